@@ -1,0 +1,162 @@
+"""Frozen, typed event models for every event type of SPEC §2.
+
+Events are what the validator hands to the reducers: every field already has
+its checked Python type, `ts` is epoch seconds (UTC) and `day` the UTC day
+index (days since 1970-01-01). Money stays an integer in minor units of the
+event's own `currency`. Version 1 of the event shapes; unknown input fields
+are dropped at decode time (forward compatibility).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Fields every event carries (SPEC §2)."""
+
+    event_id: str
+    type: str
+    ts: float
+    day: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrialStarted(Event):
+    customer_id: str
+    subscription_id: str
+    plan: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialEnded(Event):
+    customer_id: str
+    subscription_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStarted(Event):
+    customer_id: str
+    subscription_id: str
+    plan: str
+    amount: int
+    currency: str
+    interval: str
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionChanged(Event):
+    """Only the fields present in the message are set; the rest are None."""
+
+    customer_id: str
+    subscription_id: str
+    plan: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    interval: str | None = None
+    quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionPaused(Event):
+    customer_id: str
+    subscription_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionResumed(Event):
+    customer_id: str
+    subscription_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionCanceled(Event):
+    customer_id: str
+    subscription_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment(Event):
+    """`payment.succeeded`, `payment.failed` and `payment.refunded`."""
+
+    customer_id: str
+    amount: int
+    currency: str
+    invoice_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCreated(Event):
+    lead_id: str
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spend(Event):
+    category: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class CashBalance(Event):
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOpened(Event):
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NpsResponse(Event):
+    customer_id: str
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class FxRate(Event):
+    """`rate` = units of the reporting currency per one major unit of `currency`."""
+
+    currency: str
+    rate: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Usage(Event):
+    user_id: str
+    customer_id: str
+    feature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Visit(Event):
+    visitor_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that is not applied: its reason and the raw bytes it came from."""
+
+    reason: str
+    detail: str
+    raw: bytes
+
+
+SUBSCRIPTION_EVENTS = (
+    TrialStarted,
+    TrialEnded,
+    SubscriptionStarted,
+    SubscriptionChanged,
+    SubscriptionPaused,
+    SubscriptionResumed,
+    SubscriptionCanceled,
+)
+MONEY_EVENTS = (SubscriptionStarted, SubscriptionChanged, Payment, Spend, CashBalance)

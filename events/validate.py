@@ -1,0 +1,128 @@
+"""Static validation of one decoded JSON object (SPEC §2.5, docs/definitions.md).
+
+`check(obj, topic)` returns either the typed event or `(reason, detail)`. It
+needs no state: the state rules (`unknown_currency`, `unknown_subscription`)
+are applied by the reducers in `tables/`, after the duplicate check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+from events import schema
+from events.types import Event
+
+Failure = tuple[str, str]
+
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_MIN_TS = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
+_MAX_TS = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+_DAY = 86400
+MAX_AMOUNT = 10**15  # minor units; larger values are typos or attacks, never money
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# kind -> (type check, (reason, value check) or None)
+_KINDS: dict[str, tuple[Callable[[Any], bool], tuple[str, Callable[[Any], bool]] | None]] = {
+    "id": (lambda v: isinstance(v, str), ("invalid_value", lambda v: len(v) > 0)),
+    "text": (lambda v: isinstance(v, str), None),
+    "amount": (_is_int, ("negative_amount", lambda v: v >= 0)),
+    "quantity": (_is_int, ("invalid_quantity", lambda v: v >= 1)),
+    "currency": (lambda v: isinstance(v, str), ("invalid_value", _CURRENCY.fullmatch)),
+    "interval": (lambda v: isinstance(v, str), ("invalid_value", schema.INTERVALS.__contains__)),
+    "category": (lambda v: isinstance(v, str), ("invalid_value", schema.CATEGORIES.__contains__)),
+    "score": (_is_int, ("invalid_value", lambda v: 0 <= v <= 10)),
+    "rate": (_is_number, ("invalid_value", lambda v: math.isfinite(v) and v > 0)),
+}
+_VALUE_ORDER = ("invalid_value", "negative_amount", "invalid_quantity")
+
+
+def parse_ts(text: str) -> float | None:
+    """Epoch seconds of an RFC 3339 timestamp with offset, or None if invalid/out of range."""
+    if not _TS.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.upper().replace(" ", "T"))
+    except ValueError:
+        return None
+    ts = moment.timestamp()
+    return ts if _MIN_TS <= ts < _MAX_TS else None
+
+
+def _check_common(obj: dict[str, Any]) -> Failure | None:
+    for name in ("event_id", "type", "ts"):
+        if obj.get(name) is None:
+            return "missing_field", name
+    for name in ("event_id", "type", "ts"):
+        if not isinstance(obj[name], str):
+            return "wrong_type", name
+    return None
+
+
+def _check_fields(obj: dict[str, Any], fields: tuple[schema.Field, ...]) -> Failure | None:
+    for name, _kind, required in fields:
+        if required and obj.get(name) is None:
+            return "missing_field", name
+    for name, kind, _required in fields:
+        value = obj.get(name)
+        if value is not None and not _KINDS[kind][0](value):
+            return "wrong_type", name
+    return None
+
+
+def _check_values(obj: dict[str, Any], fields: tuple[schema.Field, ...]) -> Failure | None:
+    if not 1 <= len(obj["event_id"]) <= 128:
+        return "invalid_value", "event_id"
+    if obj.get("amount", 0) > MAX_AMOUNT:
+        return "invalid_value", "amount"
+    for reason in _VALUE_ORDER:
+        for name, kind, _required in fields:
+            rule = _KINDS[kind][1]
+            value = obj.get(name)
+            if value is not None and rule is not None and rule[0] == reason and not rule[1](value):
+                return reason, name
+    return None
+
+
+def _build(obj: dict[str, Any], spec: schema.EventSpec, ts: float) -> Event:
+    values = {name: obj[name] for name, _k, _r in spec.fields if obj.get(name) is not None}
+    if "rate" in values:
+        values["rate"] = Fraction(repr(values["rate"]))
+    return spec.cls(  # type: ignore[call-arg]
+        event_id=obj["event_id"], type=obj["type"], ts=ts, day=int(ts // _DAY), **values
+    )
+
+
+def check(obj: dict[str, Any], topic: str, allowed_topic: str | None = None) -> Event | Failure:
+    """Validate one JSON object arriving on topic suffix `topic`."""
+    failure = _check_common(obj)
+    if failure:
+        return failure
+    spec = schema.SPECS.get(obj["type"])
+    if spec is None:
+        return "unknown_type", obj["type"][:64]
+    if spec.topic != (allowed_topic or topic):
+        return "wrong_topic", f"{obj['type']} on {topic}"
+    failure = _check_fields(obj, spec.fields)
+    if failure:
+        return failure
+    ts = parse_ts(obj["ts"])
+    if ts is None:
+        return "invalid_ts", obj["ts"][:64]
+    failure = _check_values(obj, spec.fields)
+    if failure:
+        return failure
+    return _build(obj, spec, ts)

@@ -1,0 +1,218 @@
+"""Usage and visits: per-partition daily distinct sets, merged into global windows.
+
+Two halves, both pure:
+- `PartitionActivity` is what the owner of one `saas.usage` partition keeps:
+  per UTC day a distinct counter of users, of visitors and of users per
+  feature, the last source offset applied, and which customers were active on
+  which day. `drain()` hands out the parts that changed since the last call,
+  as snapshots keyed `partition|day|dimension` (idempotent: the newest
+  snapshot of a key replaces the older one) plus new (customer, day) pairs.
+- `UsageView` is what every worker builds from all partitions' snapshots:
+  DAU/WAU/MAU = the union over partitions and days of the daily counters, so a
+  user seen on two partitions or two days counts once (SPEC §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import orjson
+
+from events import types as t
+from tables.dedupe import RecentIds
+from tables.distinct import DistinctCounter
+from tables.kpis import ratio
+
+KEEP_DAYS = 31
+USER_WINDOWS = (("1d", 1), ("7d", 7), ("30d", 30))
+USERS, VISITORS, FEATURE = "u", "v", "f:"
+META = "meta"
+Sample = tuple[str, tuple[tuple[str, str], ...], float]
+
+
+class PartitionActivity:
+    """The usage state of one partition, owned by one worker at a time."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.days: dict[int, dict[str, DistinctCounter]] = {}
+        self.offset = -1
+        self.max_ts: float | None = None
+        self.processed = 0
+        self.duplicates = 0
+        self._recent = RecentIds()
+        self._customer_day: dict[str, int] = {}
+        self._new_activity: list[tuple[str, int]] = []
+        self._dirty: set[tuple[int, str]] = set()
+        self._meta_dirty = False
+
+    def apply(self, event: t.Event, offset: int) -> None:
+        """Apply one usage/visit event read at `offset` of this partition."""
+        self.offset = max(self.offset, offset)
+        self._meta_dirty = True
+        if event.event_id in self._recent:
+            self.duplicates += 1
+            return
+        self._recent.add(event.event_id)
+        self.processed += 1
+        self.max_ts = event.ts if self.max_ts is None else max(self.max_ts, event.ts)
+        if isinstance(event, t.Usage):
+            self._count(event.day, USERS, event.user_id)
+            self._count(event.day, FEATURE + event.feature, event.user_id)
+            if event.day > self._customer_day.get(event.customer_id, -(10**9)):
+                self._customer_day[event.customer_id] = event.day
+                self._new_activity.append((event.customer_id, event.day))
+        elif isinstance(event, t.Visit):
+            self._count(event.day, VISITORS, event.visitor_id)
+
+    def _count(self, day: int, dimension: str, item: str) -> None:
+        counters = self.days.get(day)
+        if counters is None:
+            counters = self.days[day] = {}
+            self._expire(day)
+        counter = counters.get(dimension)
+        if counter is None:
+            counter = counters[dimension] = DistinctCounter()
+        if counter.add(item):
+            self._dirty.add((day, dimension))
+
+    def _expire(self, newest: int) -> None:
+        latest = max(self.days)
+        if newest < latest:
+            return
+        for day in [d for d in self.days if d <= latest - KEEP_DAYS]:
+            del self.days[day]
+
+    def drain(self) -> tuple[list[tuple[str, bytes]], list[tuple[str, int]]]:
+        """Snapshots of what changed since the last drain, and new (customer, day) pairs."""
+        snapshots = [
+            (snapshot_key(self.partition, day, dim), self.days[day][dim].to_bytes())
+            for day, dim in sorted(self._dirty)
+            if day in self.days and dim in self.days[day]
+        ]
+        if self._meta_dirty or snapshots:
+            snapshots.append((meta_key(self.partition), self.meta()))
+        activity, self._new_activity, self._dirty, self._meta_dirty = self._new_activity, [], set(), False
+        return snapshots, activity
+
+    def meta(self) -> bytes:
+        return orjson.dumps(
+            {"offset": self.offset, "ts": self.max_ts, "processed": self.processed, "dup": self.duplicates}
+        )
+
+    @classmethod
+    def restore(cls, partition: int, parts: dict[str, bytes]) -> PartitionActivity:
+        """Rebuild from the newest snapshots of this partition (`dimension key -> bytes`)."""
+        state = cls(partition)
+        for key, value in parts.items():
+            _partition, day, dim = parse_key(key)
+            if dim == META:
+                meta = orjson.loads(value)
+                state.offset, state.max_ts = meta["offset"], meta["ts"]
+                state.processed, state.duplicates = meta["processed"], meta["dup"]
+            else:
+                state.days.setdefault(day, {})[dim] = DistinctCounter.from_bytes(value)
+        return state
+
+
+def snapshot_key(partition: int, day: int, dimension: str) -> str:
+    return f"{partition}|{day}|{dimension}"
+
+
+def meta_key(partition: int) -> str:
+    return f"{partition}|-|{META}"
+
+
+def parse_key(key: str) -> tuple[int, int, str]:
+    partition, day, dimension = key.split("|", 2)
+    return int(partition), (-1 if day == "-" else int(day)), dimension
+
+
+class UsageView:
+    """Global usage KPIs from every partition's newest snapshots."""
+
+    def __init__(self, max_features: int = 50) -> None:
+        self.max_features = max_features
+        self.snapshots: dict[str, bytes] = {}
+        self._counters: dict[tuple[int, str], list[DistinctCounter]] = {}
+        self._meta: dict[int, dict[str, object]] = {}
+        self._dirty = True
+
+    def ingest(self, key: str, value: bytes | None) -> None:
+        """A record of the usage-state topic (None value = tombstone)."""
+        if value is None:
+            self.snapshots.pop(key, None)
+        else:
+            self.snapshots[key] = value
+        partition, _day, dimension = parse_key(key)
+        if dimension == META and value is not None:
+            self._meta[partition] = orjson.loads(value)
+        self._dirty = True
+
+    def partition_parts(self, partition: int) -> dict[str, bytes]:
+        return {k: v for k, v in self.snapshots.items() if parse_key(k)[0] == partition}
+
+    @property
+    def asof(self) -> float | None:
+        stamps = [float(m["ts"]) for m in self._meta.values() if m.get("ts") is not None]  # type: ignore[arg-type]
+        return max(stamps) if stamps else None
+
+    def totals(self) -> tuple[int, int]:
+        """Usage events processed and duplicates skipped, summed over partitions."""
+        processed = sum(int(m.get("processed", 0)) for m in self._meta.values())  # type: ignore[call-overload]
+        duplicates = sum(int(m.get("dup", 0)) for m in self._meta.values())  # type: ignore[call-overload]
+        return processed, duplicates
+
+    def _rebuild(self) -> None:
+        self._counters = {}
+        for key, value in self.snapshots.items():
+            _partition, day, dimension = parse_key(key)
+            if dimension != META:
+                self._counters.setdefault((day, dimension), []).append(DistinctCounter.from_bytes(value))
+        self._dirty = False
+
+    def _union(self, asof_day: int, days: int, dimensions: Iterable[str]) -> DistinctCounter:
+        dims = set(dimensions)
+        parts = [
+            counter
+            for (day, dim), counters in self._counters.items()
+            if dim in dims and asof_day - days < day <= asof_day
+            for counter in counters
+        ]
+        return DistinctCounter.union(parts)
+
+    def samples(self, asof_day: int | None) -> Iterator[Sample]:
+        if self._dirty:
+            self._rebuild()
+        if asof_day is None:
+            asof_day = -(10**9)
+        users = {w: self._union(asof_day, n, [USERS]).estimate() for w, n in USER_WINDOWS}
+        for window, count in users.items():
+            yield "saas_active_users", (("window", window),), float(count)
+        mau = users["30d"]
+        yield from _some("saas_stickiness", (), ratio(users["1d"], mau))
+        yield "saas_unique_visitors", (("window", "30d"),), float(self._union(asof_day, 30, [VISITORS]).estimate())
+        yield from self._feature_samples(asof_day, mau)
+
+    def _feature_samples(self, asof_day: int, mau: int) -> Iterator[Sample]:
+        groups = self._feature_groups(asof_day)
+        for label, dims in groups:
+            for window, days in USER_WINDOWS:
+                count = self._union(asof_day, days, dims).estimate()
+                yield "saas_feature_active_users", (("feature", label), ("window", window)), float(count)
+                if window == "30d":
+                    yield from _some("saas_feature_adoption", (("feature", label),), ratio(count, mau))
+
+    def _feature_groups(self, asof_day: int) -> list[tuple[str, list[str]]]:
+        names = {dim for (day, dim) in self._counters if dim.startswith(FEATURE) and asof_day - 30 < day <= asof_day}
+        ranked = sorted(names, key=lambda d: (-self._union(asof_day, 30, [d]).estimate(), d))
+        kept, rest = ranked[: self.max_features], ranked[self.max_features :]
+        groups = [(dim[len(FEATURE) :], [dim]) for dim in sorted(kept)]
+        if rest:
+            groups.append(("other", rest))
+        return groups
+
+
+def _some(name: str, labels: tuple[tuple[str, str], ...], value: float | None) -> Iterator[Sample]:
+    if value is not None:
+        yield name, labels, value

@@ -1,0 +1,181 @@
+"""Customers and their subscriptions: the state machine behind MRR (SPEC §2.1, §3).
+
+`apply(customer, event, rate_for)` changes one customer and returns a `Change`
+describing what moved: customer MRR before and after, the per-plan MRR before
+and after, and the trial counters. It knows nothing of windows or totals; the
+store turns a `Change` into movements and bucket sums. MRR is in twelfths of a
+minor unit of the reporting currency (see `tables.money`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from events import types as t
+from tables.money import Money, convert, mrr_twelfths
+
+SUBSCRIPTION_TYPES = t.SUBSCRIPTION_EVENTS
+RateFor = Callable[[str, float], Fraction | None]
+RECENT_IDS_PER_CUSTOMER = 256
+
+TRIAL, ACTIVE, PAUSED, CANCELED, TRIAL_ENDED = "trial", "active", "paused", "canceled", "ended"
+
+
+class Rejected(Exception):
+    """A state rule of SPEC §2.5 refused the event (reason in args[0])."""
+
+
+@dataclass(slots=True)
+class Subscription:
+    plan: str
+    amount: int = 0
+    currency: str = ""
+    interval: str = "month"
+    quantity: int = 1
+    rate: Fraction = Fraction(1)
+    status: str = TRIAL
+    had_trial: bool = False
+    converted: bool = False
+    active_mrr: Money = 0
+
+    def mrr(self) -> Money:
+        return self.active_mrr if self.status == ACTIVE else 0
+
+
+@dataclass(slots=True)
+class Customer:
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    had_mrr: bool = False
+    mrr: Money = 0
+    recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS_PER_CUSTOMER))
+
+    def plan_mrr(self) -> dict[str, Money]:
+        plans: dict[str, Money] = {}
+        for sub in self.subscriptions.values():
+            value = sub.mrr()
+            if value:
+                plans[sub.plan] = plans.get(sub.plan, 0) + value
+        return plans
+
+
+@dataclass(slots=True)
+class Change:
+    old_mrr: Money
+    new_mrr: Money
+    old_plans: dict[str, Money]
+    new_plans: dict[str, Money]
+    had_mrr: bool
+    involuntary: bool = False
+    trial_started: bool = False
+    converted: bool = False
+    trial_ended: bool = False
+    pinned: dict[str, Fraction] = field(default_factory=dict)
+
+
+def _pin(sub: Subscription, event: t.Event, rate_for: RateFor, reporting: str, change: Change) -> None:
+    rate = rate_for(sub.currency, event.ts)
+    if rate is None:
+        raise Rejected("unknown_currency")
+    sub.rate = rate
+    if sub.currency != reporting:
+        change.pinned[sub.currency] = rate
+    _reprice(sub, reporting)
+
+
+def _reprice(sub: Subscription, reporting: str) -> None:
+    sub.active_mrr = mrr_twelfths(convert(sub.amount, sub.currency, sub.rate, reporting), sub.interval)
+
+
+def _known(customer: Customer, event: t.Event) -> Subscription:
+    sub = customer.subscriptions.get(event.subscription_id)  # type: ignore[attr-defined]
+    if sub is None:
+        raise Rejected("unknown_subscription")
+    return sub
+
+
+def _start(customer: Customer, e: t.SubscriptionStarted, rate_for: RateFor, rep: str, ch: Change) -> None:
+    sub = customer.subscriptions.get(e.subscription_id) or Subscription(plan=e.plan)
+    sub.plan, sub.amount, sub.currency = e.plan, e.amount, e.currency
+    sub.interval, sub.quantity = e.interval, e.quantity
+    _pin(sub, e, rate_for, rep, ch)
+    if sub.had_trial and not sub.converted:
+        sub.converted = ch.converted = True
+    sub.status = ACTIVE
+    customer.subscriptions[e.subscription_id] = sub
+
+
+def _change(sub: Subscription, e: t.SubscriptionChanged, rate_for: RateFor, rep: str, ch: Change) -> None:
+    sub.plan = e.plan if e.plan is not None else sub.plan
+    sub.interval = e.interval if e.interval is not None else sub.interval
+    sub.quantity = e.quantity if e.quantity is not None else sub.quantity
+    if e.amount is None and e.currency is None:
+        _reprice(sub, rep)
+        return
+    sub.amount = e.amount if e.amount is not None else sub.amount
+    sub.currency = e.currency if e.currency is not None else sub.currency
+    _pin(sub, e, rate_for, rep, ch)
+
+
+def _transition(customer: Customer, event: t.Event, rate_for: RateFor, rep: str, ch: Change) -> None:
+    if isinstance(event, t.SubscriptionStarted):
+        _start(customer, event, rate_for, rep, ch)
+    elif isinstance(event, t.TrialStarted):
+        sub = customer.subscriptions.setdefault(event.subscription_id, Subscription(plan=event.plan))
+        sub.plan, sub.status, sub.had_trial = event.plan, TRIAL, True
+        ch.trial_started = True
+    elif isinstance(event, t.TrialEnded):
+        ch.trial_ended = True
+        sub_or_none = customer.subscriptions.get(event.subscription_id)
+        if sub_or_none is not None and sub_or_none.status == TRIAL:
+            sub_or_none.status = TRIAL_ENDED
+    else:
+        _lifecycle(_known(customer, event), event, rate_for, rep, ch)
+
+
+def _lifecycle(sub: Subscription, event: t.Event, rate_for: RateFor, rep: str, ch: Change) -> None:
+    if isinstance(event, t.SubscriptionChanged):
+        _change(sub, event, rate_for, rep, ch)
+    elif isinstance(event, t.SubscriptionPaused):
+        sub.status = PAUSED if sub.status == ACTIVE else sub.status
+    elif isinstance(event, t.SubscriptionResumed):
+        sub.status = ACTIVE if sub.status == PAUSED else sub.status
+    elif isinstance(event, t.SubscriptionCanceled):
+        sub.status = CANCELED
+        ch.involuntary = event.reason == "payment_failed"
+
+
+def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str) -> Change:
+    """Apply one subscription-topic event to `customer`; raises `Rejected` and leaves it unchanged."""
+    backup = {key: _copy(sub) for key, sub in customer.subscriptions.items()}
+    change = Change(customer.mrr, 0, customer.plan_mrr(), {}, customer.had_mrr)
+    try:
+        _transition(customer, event, rate_for, reporting, change)
+    except Rejected:
+        customer.subscriptions = backup
+        raise
+    change.new_plans = customer.plan_mrr()
+    change.new_mrr = customer.mrr = sum(change.new_plans.values(), start=0)
+    customer.had_mrr = customer.had_mrr or change.new_mrr > 0
+    customer.recent_ids.append(event.event_id)
+    return change
+
+
+def _copy(sub: Subscription) -> Subscription:
+    return Subscription(
+        sub.plan, sub.amount, sub.currency, sub.interval, sub.quantity, sub.rate,
+        sub.status, sub.had_trial, sub.converted, sub.active_mrr,
+    )
+
+
+def movement_kind(old: Money, new: Money, had_mrr: bool) -> str | None:
+    """SPEC §3 movement kind of a customer MRR change, or None when MRR did not change."""
+    if new == old:
+        return None
+    if old == 0:
+        return "reactivation" if had_mrr else "new"
+    if new == 0:
+        return "churn"
+    return "expansion" if new > old else "contraction"

@@ -1,0 +1,121 @@
+"""Decoding and validation: every rejection reason of SPEC §2.5 and docs/definitions.md."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import orjson
+import pytest
+
+from events import types as t
+from events.codec import decode, decode_fact, encode_fact
+
+TS = "2026-03-01T12:00:00Z"
+STARTED = {
+    "event_id": "e1", "type": "subscription.started", "ts": TS, "customer_id": "c1",
+    "subscription_id": "s1", "plan": "pro", "amount": 4900, "currency": "USD", "interval": "month",
+}
+
+
+def one(obj: object, topic: str = "subscriptions") -> t.Event | t.Rejection:
+    raw = obj if isinstance(obj, bytes) else orjson.dumps(obj)
+    [result] = decode(raw, topic)
+    return result
+
+
+def reason(obj: object, topic: str = "subscriptions") -> str:
+    result = one(obj, topic)
+    assert isinstance(result, t.Rejection), result
+    return result.reason
+
+
+def test_valid_started_is_typed_and_defaults_quantity() -> None:
+    event = one(STARTED)
+    assert isinstance(event, t.SubscriptionStarted)
+    assert (event.amount, event.quantity, event.interval) == (4900, 1, "month")
+    assert event.ts == 1772366400.0 and event.day == 20513
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"amount": -1}, "negative_amount"),
+        ({"amount": "4900"}, "wrong_type"),
+        ({"amount": 49.0}, "wrong_type"),
+        ({"amount": True}, "wrong_type"),
+        ({"amount": 10**16}, "invalid_value"),
+        ({"quantity": 0}, "invalid_quantity"),
+        ({"quantity": 1.5}, "wrong_type"),
+        ({"interval": "fortnight"}, "invalid_value"),
+        ({"currency": "usd"}, "invalid_value"),
+        ({"type": "subscription.exploded"}, "unknown_type"),
+        ({"type": "payment.succeeded"}, "wrong_topic"),
+        ({"ts": "2026-03-01 12:00:00"}, "invalid_ts"),
+        ({"ts": "2026-03-01"}, "invalid_ts"),
+        ({"ts": "9999-01-01T00:00:00Z"}, "invalid_ts"),
+        ({"ts": "1969-12-31T23:59:59Z"}, "invalid_ts"),
+        ({"ts": "2026-02-30T00:00:00Z"}, "invalid_ts"),
+        ({"ts": 1772366400}, "wrong_type"),
+        ({"event_id": ""}, "invalid_value"),
+        ({"event_id": "x" * 129}, "invalid_value"),
+        ({"event_id": None}, "missing_field"),
+        ({"plan": None}, "missing_field"),
+        ({"plan": ""}, "invalid_value"),
+    ],
+)
+def test_rejection_reasons(change: dict[str, object], expected: str) -> None:
+    assert reason({**STARTED, **change}) == expected
+
+
+def test_missing_required_field() -> None:
+    body = dict(STARTED)
+    del body["customer_id"]
+    assert reason(body) == "missing_field"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"not json", "invalid_json"),
+        (b'{"a": NaN}', "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        (b"[" * 2000 + b"]" * 2000, "invalid_json"),
+        (b"[" * 100 + b"]" * 100, "not_an_object"),
+        (b"42", "not_an_object"),
+        (b'"text"', "not_an_object"),
+        (b"", "invalid_json"),
+    ],
+)
+def test_undecodable_messages(raw: bytes, expected: str) -> None:
+    assert reason(raw) == expected
+
+
+def test_oversized_message_is_rejected_without_parsing() -> None:
+    [result] = decode(b" " * (2 << 20), "usage")
+    assert isinstance(result, t.Rejection) and result.reason == "invalid_json"
+    assert len(result.raw) <= 1024
+
+
+def test_batch_elements_are_judged_alone() -> None:
+    good = {"event_id": "u1", "type": "usage", "ts": TS, "user_id": "u", "customer_id": "c", "feature": "api"}
+    visit = {"event_id": "v1", "type": "visit", "ts": TS, "visitor_id": "v"}
+    results = decode(orjson.dumps([good, 7, {**good, "feature": 3}, STARTED, visit]), "usage")
+    kinds = [r.reason if isinstance(r, t.Rejection) else type(r).__name__ for r in results]
+    assert kinds == ["Usage", "not_an_object", "wrong_type", "wrong_topic", "Visit"]
+
+
+def test_empty_batch_and_batch_outside_usage() -> None:
+    assert reason(b"[]", "usage") == "empty_batch"
+    assert reason(b"[]", "business") == "not_an_object"
+
+
+def test_unknown_fields_are_ignored() -> None:
+    assert isinstance(one({**STARTED, "coupon": "X", "nested": {"a": [1]}}), t.SubscriptionStarted)
+
+
+def test_fact_round_trip_keeps_pinned_rate_and_topic() -> None:
+    rate = {"event_id": "f1", "type": "fx.rate", "ts": TS, "currency": "EUR", "rate": 1.0842}
+    event = one(rate, "business")
+    assert isinstance(event, t.FxRate) and event.rate == Fraction("1.0842")
+    back, topic, pinned = decode_fact(orjson.loads(encode_fact(event, "business", {"EUR": Fraction(3, 2)})))
+    assert back == event and topic == "business" and pinned == {"EUR": Fraction(3, 2)}
