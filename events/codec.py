@@ -53,7 +53,9 @@ def _batch(items: list[Any], topic: str, raw: bytes) -> list[Event | Rejection]:
     return out
 
 
-def decode(raw: bytes | None, topic: str, max_bytes: int = MAX_MESSAGE_BYTES) -> list[Event | Rejection]:
+def decode(
+    raw: bytes | None, topic: str, max_bytes: int = MAX_MESSAGE_BYTES
+) -> list[Event | Rejection]:
     """Decode one Kafka message value from topic suffix `topic`."""
     raw = raw or b""
     if len(raw) > max_bytes:

@@ -19,7 +19,7 @@ from events.types import Event
 
 Failure = tuple[str, str]
 
-_TS = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _MIN_TS = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
 _MAX_TS = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
@@ -29,6 +29,10 @@ MAX_AMOUNT = 10**15  # minor units; larger values are typos or attacks, never mo
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_code(v: Any) -> bool:
+    return _CURRENCY.fullmatch(v) is not None
 
 
 def _is_number(v: Any) -> bool:
@@ -41,7 +45,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], tuple[str, Callable[[Any], bool]]
     "text": (lambda v: isinstance(v, str), None),
     "amount": (_is_int, ("negative_amount", lambda v: v >= 0)),
     "quantity": (_is_int, ("invalid_quantity", lambda v: v >= 1)),
-    "currency": (lambda v: isinstance(v, str), ("invalid_value", _CURRENCY.fullmatch)),
+    "currency": (lambda v: isinstance(v, str), ("invalid_value", _is_code)),
     "interval": (lambda v: isinstance(v, str), ("invalid_value", schema.INTERVALS.__contains__)),
     "category": (lambda v: isinstance(v, str), ("invalid_value", schema.CATEGORIES.__contains__)),
     "score": (_is_int, ("invalid_value", lambda v: 0 <= v <= 10)),
@@ -55,7 +59,7 @@ def parse_ts(text: str) -> float | None:
     if not _TS.fullmatch(text):
         return None
     try:
-        moment = datetime.fromisoformat(text.upper().replace(" ", "T"))
+        moment = datetime.fromisoformat(text.upper())
     except ValueError:
         return None
     ts = moment.timestamp()
@@ -101,7 +105,7 @@ def _build(obj: dict[str, Any], spec: schema.EventSpec, ts: float) -> Event:
     values = {name: obj[name] for name, _k, _r in spec.fields if obj.get(name) is not None}
     if "rate" in values:
         values["rate"] = Fraction(repr(values["rate"]))
-    return spec.cls(  # type: ignore[call-arg]
+    return spec.cls(
         event_id=obj["event_id"], type=obj["type"], ts=ts, day=int(ts // _DAY), **values
     )
 

@@ -92,12 +92,22 @@ class PartitionActivity:
         ]
         if self._meta_dirty or snapshots:
             snapshots.append((meta_key(self.partition), self.meta()))
-        activity, self._new_activity, self._dirty, self._meta_dirty = self._new_activity, [], set(), False
+        activity, self._new_activity, self._dirty, self._meta_dirty = (
+            self._new_activity,
+            [],
+            set(),
+            False,
+        )
         return snapshots, activity
 
     def meta(self) -> bytes:
         return orjson.dumps(
-            {"offset": self.offset, "ts": self.max_ts, "processed": self.processed, "dup": self.duplicates}
+            {
+                "offset": self.offset,
+                "ts": self.max_ts,
+                "processed": self.processed,
+                "dup": self.duplicates,
+            }
         )
 
     @classmethod
@@ -168,7 +178,9 @@ class UsageView:
         for key, value in self.snapshots.items():
             _partition, day, dimension = parse_key(key)
             if dimension != META:
-                self._counters.setdefault((day, dimension), []).append(DistinctCounter.from_bytes(value))
+                self._counters.setdefault((day, dimension), []).append(
+                    DistinctCounter.from_bytes(value)
+                )
         self._dirty = False
 
     def _union(self, asof_day: int, days: int, dimensions: Iterable[str]) -> DistinctCounter:
@@ -191,7 +203,11 @@ class UsageView:
             yield "saas_active_users", (("window", window),), float(count)
         mau = users["30d"]
         yield from _some("saas_stickiness", (), ratio(users["1d"], mau))
-        yield "saas_unique_visitors", (("window", "30d"),), float(self._union(asof_day, 30, [VISITORS]).estimate())
+        yield (
+            "saas_unique_visitors",
+            (("window", "30d"),),
+            float(self._union(asof_day, 30, [VISITORS]).estimate()),
+        )
         yield from self._feature_samples(asof_day, mau)
 
     def _feature_samples(self, asof_day: int, mau: int) -> Iterator[Sample]:
@@ -199,12 +215,22 @@ class UsageView:
         for label, dims in groups:
             for window, days in USER_WINDOWS:
                 count = self._union(asof_day, days, dims).estimate()
-                yield "saas_feature_active_users", (("feature", label), ("window", window)), float(count)
+                yield (
+                    "saas_feature_active_users",
+                    (("feature", label), ("window", window)),
+                    float(count),
+                )
                 if window == "30d":
-                    yield from _some("saas_feature_adoption", (("feature", label),), ratio(count, mau))
+                    yield from _some(
+                        "saas_feature_adoption", (("feature", label),), ratio(count, mau)
+                    )
 
     def _feature_groups(self, asof_day: int) -> list[tuple[str, list[str]]]:
-        names = {dim for (day, dim) in self._counters if dim.startswith(FEATURE) and asof_day - 30 < day <= asof_day}
+        names = {
+            dim
+            for (day, dim) in self._counters
+            if dim.startswith(FEATURE) and asof_day - 30 < day <= asof_day
+        }
         ranked = sorted(names, key=lambda d: (-self._union(asof_day, 30, [d]).estimate(), d))
         kept, rest = ranked[: self.max_features], ranked[self.max_features :]
         groups = [(dim[len(FEATURE) :], [dim]) for dim in sorted(kept)]

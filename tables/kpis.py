@@ -22,7 +22,9 @@ def ratio(numerator: Money, denominator: Money) -> float | None:
 
 def mrr_start(mrr: Money, w: Mapping[str, Money]) -> Money:
     """MRR at the window start, reconstructed from the window's movements."""
-    net = w["mv.new"] + w["mv.reactivation"] + w["mv.expansion"] - w["mv.contraction"] - w["mv.churn"]
+    net = (
+        w["mv.new"] + w["mv.reactivation"] + w["mv.expansion"] - w["mv.contraction"] - w["mv.churn"]
+    )
     return mrr - net
 
 

@@ -12,12 +12,18 @@ from fractions import Fraction
 
 Money = int | Fraction
 
-TWELFTHS_PER_INTERVAL: dict[str, int] = {"day": 365, "week": 52, "month": 12, "quarter": 4, "year": 1}
+TWELFTHS_PER_INTERVAL: dict[str, int] = {
+    "day": 365,
+    "week": 52,
+    "month": 12,
+    "quarter": 4,
+    "year": 1,
+}
 
 _ZERO_DECIMALS = frozenset(
-    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()
+    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()  # noqa: SIM905
 )
-_THREE_DECIMALS = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
+_THREE_DECIMALS = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
 
 
 def exponent(currency: str) -> int:

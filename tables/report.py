@@ -23,10 +23,20 @@ W30 = (("window", "30d"),)
 LEDGER_KEYS = (
     *(f"mv.{k}" for k in kpis.KINDS),
     *(f"n.{k}" for k in kpis.KINDS),
-    "rev.succeeded", "rev.refunded",
-    "spend.sales", "spend.marketing", "spend.cogs", "spend.opex",
-    "leads", "tickets", "trials", "conversions", "trials_ended",
-    "nps.n", "nps.promoter", "nps.detractor",
+    "rev.succeeded",
+    "rev.refunded",
+    "spend.sales",
+    "spend.marketing",
+    "spend.cogs",
+    "spend.opex",
+    "leads",
+    "tickets",
+    "trials",
+    "conversions",
+    "trials_ended",
+    "nps.n",
+    "nps.promoter",
+    "nps.detractor",
 )
 
 
@@ -41,11 +51,13 @@ class UsageReport(Protocol):
 
 
 def _money(store: Store, twelfths: Money) -> float:
-    return float(twelfths) / 12 / store.minor
+    return float(twelfths) / 12.0 / float(store.minor)
 
 
 def _windows(store: Store, asof_day: int | None) -> dict[str, dict[str, Money]]:
-    return {name: store.ledger.window(asof_day, days, LEDGER_KEYS) for name, days in WINDOWS.items()}
+    return {
+        name: store.ledger.window(asof_day, days, LEDGER_KEYS) for name, days in WINDOWS.items()
+    }
 
 
 def _revenue_samples(store: Store, arpa: float | None) -> Iterator[Sample]:
@@ -74,7 +86,9 @@ def _optional(name: str, labels: Labels, value: float | None) -> Iterator[Sample
         yield name, labels, value
 
 
-def _economics(store: Store, w: dict[str, Money], w90: dict[str, Money], arpa: float | None) -> Iterator[Sample]:
+def _economics(
+    store: Store, w: dict[str, Money], w90: dict[str, Money], arpa: float | None
+) -> Iterator[Sample]:
     churn = kpis.churn_family(store.mrr, store.paying, w)
     for name, value in churn.items():
         yield from _optional(name, W30, value)
@@ -82,9 +96,15 @@ def _economics(store: Store, w: dict[str, Money], w90: dict[str, Money], arpa: f
     for name, value in econ.items():
         yield from _optional(name, W30, value)
     cash = store.cash[2] if store.cash else None
-    yield from _optional("saas_runway_months", W30, kpis.runway(cash, econ["saas_burn"] or 0.0, store.minor))
+    yield from _optional(
+        "saas_runway_months", W30, kpis.runway(cash, econ["saas_burn"] or 0.0, store.minor)
+    )
     yield "saas_trials_started", W30, float(w["trials"])
-    yield from _optional("saas_trial_conversion_rate", W30, kpis.ratio(w["conversions"], w["conversions"] + w["trials_ended"]))
+    yield from _optional(
+        "saas_trial_conversion_rate",
+        W30,
+        kpis.ratio(w["conversions"], w["conversions"] + w["trials_ended"]),
+    )
     yield "saas_leads", W30, float(w["leads"])
     yield from _optional("saas_lead_conversion_rate", W30, kpis.ratio(w["n.new"], w["leads"]))
     yield from _optional("saas_tickets_per_customer", W30, kpis.ratio(w["tickets"], store.paying))
@@ -93,7 +113,9 @@ def _economics(store: Store, w: dict[str, Money], w90: dict[str, Money], arpa: f
 
 def _concentration(store: Store) -> Iterator[Sample]:
     conc = store.concentration
-    yield from _optional("saas_mrr_top_share", (("top", "20pct"),), conc.top_share(conc.top_percent_count(20)))
+    yield from _optional(
+        "saas_mrr_top_share", (("top", "20pct"),), conc.top_share(conc.top_percent_count(20))
+    )
     yield from _optional("saas_mrr_top_share", (("top", "10"),), conc.top_share(10))
     yield from _optional("saas_mrr_hhi", (), conc.hhi())
 

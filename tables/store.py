@@ -62,7 +62,9 @@ class Store:
         self._sequence = 0
 
     # -- applying ---------------------------------------------------------
-    def apply(self, event: t.Event, topic: str, pinned: dict[str, Fraction] | None = None) -> Outcome:
+    def apply(
+        self, event: t.Event, topic: str, pinned: dict[str, Fraction] | None = None
+    ) -> Outcome:
         """Apply one validated event that arrived on topic suffix `topic`."""
         if isinstance(event, subs.SUBSCRIPTION_TYPES):
             outcome = self._apply_subscription(event, pinned)
@@ -71,8 +73,6 @@ class Store:
         if outcome.status == "applied":
             self.processed[topic] = self.processed.get(topic, 0) + 1
             self.asof = event.ts if self.asof is None else max(self.asof, event.ts)
-        elif outcome.status == "duplicate":
-            self.duplicates[topic] = self.duplicates.get(topic, 0) + 1
         return outcome
 
     def count_rejection(self, key: str, reason: str) -> bool:
@@ -81,6 +81,14 @@ class Store:
             return False
         self._rejection_keys.add(key)
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        return True
+
+    def count_duplicate(self, key: str, topic: str) -> bool:
+        """Count a duplicate input once per `key` (topic/partition/offset/index)."""
+        if key in self._rejection_keys:
+            return False
+        self._rejection_keys.add(key)
+        self.duplicates[topic] = self.duplicates.get(topic, 0) + 1
         return True
 
     def note_usage(self, customer_id: str, day: int) -> None:
@@ -110,7 +118,7 @@ class Store:
         old, new = change.old_mrr, change.new_mrr
         kind = subs.movement_kind(old, new, change.had_mrr)
         if kind:
-            self._movement(event.day, kind, abs(new - old))
+            self._movement(event.day, kind, new - old if new > old else old - new)
             if kind == "churn" and change.involuntary:
                 self._movement(event.day, "involuntary_churn", old)
         self.mrr += new - old
@@ -119,7 +127,9 @@ class Store:
         for plan in change.old_plans.keys() | change.new_plans.keys():
             before, after = change.old_plans.get(plan, 0), change.new_plans.get(plan, 0)
             self.plan_mrr[plan] = self.plan_mrr.get(plan, 0) + after - before
-            self.plan_customers[plan] = self.plan_customers.get(plan, 0) + (after > 0) - (before > 0)
+            self.plan_customers[plan] = (
+                self.plan_customers.get(plan, 0) + (after > 0) - (before > 0)
+            )
         for flag, key in (
             (change.trial_started, "trials"),
             (change.converted, "conversions"),

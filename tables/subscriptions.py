@@ -75,7 +75,9 @@ class Change:
     pinned: dict[str, Fraction] = field(default_factory=dict)
 
 
-def _pin(sub: Subscription, event: t.Event, rate_for: RateFor, reporting: str, change: Change) -> None:
+def _pin(
+    sub: Subscription, event: t.Event, rate_for: RateFor, reporting: str, change: Change
+) -> None:
     rate = rate_for(sub.currency, event.ts)
     if rate is None:
         raise Rejected("unknown_currency")
@@ -86,7 +88,9 @@ def _pin(sub: Subscription, event: t.Event, rate_for: RateFor, reporting: str, c
 
 
 def _reprice(sub: Subscription, reporting: str) -> None:
-    sub.active_mrr = mrr_twelfths(convert(sub.amount, sub.currency, sub.rate, reporting), sub.interval)
+    sub.active_mrr = mrr_twelfths(
+        convert(sub.amount, sub.currency, sub.rate, reporting), sub.interval
+    )
 
 
 def _known(customer: Customer, event: t.Event) -> Subscription:
@@ -96,7 +100,9 @@ def _known(customer: Customer, event: t.Event) -> Subscription:
     return sub
 
 
-def _start(customer: Customer, e: t.SubscriptionStarted, rate_for: RateFor, rep: str, ch: Change) -> None:
+def _start(
+    customer: Customer, e: t.SubscriptionStarted, rate_for: RateFor, rep: str, ch: Change
+) -> None:
     sub = customer.subscriptions.get(e.subscription_id) or Subscription(plan=e.plan)
     sub.plan, sub.amount, sub.currency = e.plan, e.amount, e.currency
     sub.interval, sub.quantity = e.interval, e.quantity
@@ -107,23 +113,30 @@ def _start(customer: Customer, e: t.SubscriptionStarted, rate_for: RateFor, rep:
     customer.subscriptions[e.subscription_id] = sub
 
 
-def _change(sub: Subscription, e: t.SubscriptionChanged, rate_for: RateFor, rep: str, ch: Change) -> None:
+def _change(
+    sub: Subscription, e: t.SubscriptionChanged, rate_for: RateFor, rep: str, ch: Change
+) -> None:
     sub.plan = e.plan if e.plan is not None else sub.plan
     sub.interval = e.interval if e.interval is not None else sub.interval
     sub.quantity = e.quantity if e.quantity is not None else sub.quantity
-    if e.amount is None and e.currency is None:
-        _reprice(sub, rep)
+    if (e.amount is None and e.currency is None) or not (e.currency or sub.currency):
+        sub.amount = e.amount if e.amount is not None else sub.amount
+        _reprice(sub, rep)  # no money moved, or a trial that has no currency yet
         return
     sub.amount = e.amount if e.amount is not None else sub.amount
     sub.currency = e.currency if e.currency is not None else sub.currency
     _pin(sub, e, rate_for, rep, ch)
 
 
-def _transition(customer: Customer, event: t.Event, rate_for: RateFor, rep: str, ch: Change) -> None:
+def _transition(
+    customer: Customer, event: t.Event, rate_for: RateFor, rep: str, ch: Change
+) -> None:
     if isinstance(event, t.SubscriptionStarted):
         _start(customer, event, rate_for, rep, ch)
     elif isinstance(event, t.TrialStarted):
-        sub = customer.subscriptions.setdefault(event.subscription_id, Subscription(plan=event.plan))
+        sub = customer.subscriptions.setdefault(
+            event.subscription_id, Subscription(plan=event.plan)
+        )
         sub.plan, sub.status, sub.had_trial = event.plan, TRIAL, True
         ch.trial_started = True
     elif isinstance(event, t.TrialEnded):
@@ -148,7 +161,7 @@ def _lifecycle(sub: Subscription, event: t.Event, rate_for: RateFor, rep: str, c
 
 
 def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str) -> Change:
-    """Apply one subscription-topic event to `customer`; raises `Rejected` and leaves it unchanged."""
+    """Apply one subscription-topic event; on `Rejected` the customer is left unchanged."""
     backup = {key: _copy(sub) for key, sub in customer.subscriptions.items()}
     change = Change(customer.mrr, 0, customer.plan_mrr(), {}, customer.had_mrr)
     try:
@@ -165,8 +178,16 @@ def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str)
 
 def _copy(sub: Subscription) -> Subscription:
     return Subscription(
-        sub.plan, sub.amount, sub.currency, sub.interval, sub.quantity, sub.rate,
-        sub.status, sub.had_trial, sub.converted, sub.active_mrr,
+        sub.plan,
+        sub.amount,
+        sub.currency,
+        sub.interval,
+        sub.quantity,
+        sub.rate,
+        sub.status,
+        sub.had_trial,
+        sub.converted,
+        sub.active_mrr,
     )
 
 

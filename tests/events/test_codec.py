@@ -12,8 +12,15 @@ from events.codec import decode, decode_fact, encode_fact
 
 TS = "2026-03-01T12:00:00Z"
 STARTED = {
-    "event_id": "e1", "type": "subscription.started", "ts": TS, "customer_id": "c1",
-    "subscription_id": "s1", "plan": "pro", "amount": 4900, "currency": "USD", "interval": "month",
+    "event_id": "e1",
+    "type": "subscription.started",
+    "ts": TS,
+    "customer_id": "c1",
+    "subscription_id": "s1",
+    "plan": "pro",
+    "amount": 4900,
+    "currency": "USD",
+    "interval": "month",
 }
 
 
@@ -97,7 +104,14 @@ def test_oversized_message_is_rejected_without_parsing() -> None:
 
 
 def test_batch_elements_are_judged_alone() -> None:
-    good = {"event_id": "u1", "type": "usage", "ts": TS, "user_id": "u", "customer_id": "c", "feature": "api"}
+    good = {
+        "event_id": "u1",
+        "type": "usage",
+        "ts": TS,
+        "user_id": "u",
+        "customer_id": "c",
+        "feature": "api",
+    }
     visit = {"event_id": "v1", "type": "visit", "ts": TS, "visitor_id": "v"}
     results = decode(orjson.dumps([good, 7, {**good, "feature": 3}, STARTED, visit]), "usage")
     kinds = [r.reason if isinstance(r, t.Rejection) else type(r).__name__ for r in results]
@@ -117,5 +131,7 @@ def test_fact_round_trip_keeps_pinned_rate_and_topic() -> None:
     rate = {"event_id": "f1", "type": "fx.rate", "ts": TS, "currency": "EUR", "rate": 1.0842}
     event = one(rate, "business")
     assert isinstance(event, t.FxRate) and event.rate == Fraction("1.0842")
-    back, topic, pinned = decode_fact(orjson.loads(encode_fact(event, "business", {"EUR": Fraction(3, 2)})))
+    back, topic, pinned = decode_fact(
+        orjson.loads(encode_fact(event, "business", {"EUR": Fraction(3, 2)}))
+    )
     assert back == event and topic == "business" and pinned == {"EUR": Fraction(3, 2)}

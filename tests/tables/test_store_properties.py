@@ -19,19 +19,36 @@ SUBS = ["s0", "s1"]
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[t.Event]:
-    steps = draw(st.lists(st.tuples(
-        st.sampled_from(["started", "changed", "paused", "resumed", "canceled", "trial"]),
-        st.sampled_from(CUSTOMERS), st.sampled_from(SUBS),
-        st.integers(0, 50_000), st.sampled_from(sorted(TWELFTHS_PER_INTERVAL)),
-        st.integers(0, 2), st.sampled_from(["payment_failed", "other"]),
-    ), max_size=40))
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["started", "changed", "paused", "resumed", "canceled", "trial"]),
+                st.sampled_from(CUSTOMERS),
+                st.sampled_from(SUBS),
+                st.integers(0, 50_000),
+                st.sampled_from(sorted(TWELFTHS_PER_INTERVAL)),
+                st.integers(0, 2),
+                st.sampled_from(["payment_failed", "other"]),
+            ),
+            max_size=40,
+        )
+    )
     events, day = [], 0
     for kind, cid, sid, amount, interval, gap, reason in steps:
         day += gap
         ids = {"customer_id": cid, "subscription_id": f"{cid}-{sid}"}
         if kind == "started":
-            events.append(ev("subscription.started", day, plan=sid, amount=amount, currency="USD",
-                             interval=interval, **ids))
+            events.append(
+                ev(
+                    "subscription.started",
+                    day,
+                    plan=sid,
+                    amount=amount,
+                    currency="USD",
+                    interval=interval,
+                    **ids,
+                )
+            )
         elif kind == "changed":
             events.append(ev("subscription.changed", day, amount=amount, **ids))
         elif kind == "trial":
@@ -83,7 +100,9 @@ def test_mrr_is_the_sum_of_active_subscriptions(events: list[t.Event]) -> None:
 
 
 @given(histories(), st.randoms(use_true_random=False))
-def test_replaying_any_event_again_changes_nothing(events: list[t.Event], rnd: random.Random) -> None:
+def test_replaying_any_event_again_changes_nothing(
+    events: list[t.Event], rnd: random.Random
+) -> None:
     store = Store()
     applied = [e for e in events if store.apply(e, "subscriptions").status == "applied"]
     replayed = list(events)
@@ -95,15 +114,26 @@ def test_replaying_any_event_again_changes_nothing(events: list[t.Event], rnd: r
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.sampled_from([1, 7, 30]))
-def test_mrr_start_from_movements_equals_mrr_held_at_window_start(events: list[t.Event], days: int) -> None:
+def test_mrr_start_from_movements_equals_mrr_held_at_window_start(
+    events: list[t.Event], days: int
+) -> None:
     if not events:
         return
     store = fold(events)
     asof_day = max(e.day for e in events)
     before = fold([e for e in events if e.day <= asof_day - days])
-    w = store.ledger.window(asof_day, days, [f"{p}.{k}" for p in ("mv", "n") for k in
-                            ("new", "reactivation", "expansion", "contraction", "churn")])
-    net = w["mv.new"] + w["mv.reactivation"] + w["mv.expansion"] - w["mv.contraction"] - w["mv.churn"]
+    w = store.ledger.window(
+        asof_day,
+        days,
+        [
+            f"{p}.{k}"
+            for p in ("mv", "n")
+            for k in ("new", "reactivation", "expansion", "contraction", "churn")
+        ],
+    )
+    net = (
+        w["mv.new"] + w["mv.reactivation"] + w["mv.expansion"] - w["mv.contraction"] - w["mv.churn"]
+    )
     assert store.mrr - net == before.mrr
     assert store.paying - (w["n.new"] + w["n.reactivation"] - w["n.churn"]) == before.paying
 

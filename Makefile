@@ -1,0 +1,43 @@
+# streamkpi — the two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean prometheus
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+.venv: $(STAMP)
+
+demo: $(STAMP)
+	@echo "Starting the embedded broker, a worker and the live simulator."
+	@echo "Metrics: http://127.0.0.1:8000/metrics   (Ctrl-C stops everything)"
+	$(BIN)/streamkpi run --simulate --metrics-port 8000 --table-every 5
+
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus (server + promtool)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null); }
+	@# the package starts a system server on :9090; the tests start their own on free ports
+	@-systemctl stop prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+
+lint: $(STAMP)
+	$(BIN)/ruff check events tables engine tests bench
+	$(BIN)/mypy events tables
+
+test: $(STAMP) prometheus lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

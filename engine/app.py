@@ -1,0 +1,160 @@
+"""The Faust app factory and the per-worker runtime (store, reader, publisher, /metrics).
+
+`create_app(settings)` builds a Faust app with one thin agent per input topic
+and a `Runtime` service that owns everything else. No import-time globals:
+two apps can live in one process (the tests do that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.structs import ConsumerRecord
+from mode import Service
+from prometheus_client.registry import CollectorRegistry
+
+from engine import kafka
+from engine.collector import KpiCollector
+from engine.http import MetricsServer
+from engine.reader import GlobalReader
+from engine.router import Router
+from engine.settings import Settings
+from engine.targets import load_targets
+from engine.usage import UsageOwner
+from events import schema
+from events import types as t
+from events.codec import decode, decode_fact
+from tables.activity import UsageView
+from tables.report import Sample, report
+from tables.store import Store
+
+log = logging.getLogger("streamkpi.app")
+
+
+class Runtime(Service):
+    """Everything a worker owns besides the Faust agents."""
+
+    def __init__(self, settings: Settings, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.app = app
+        self.store = Store(settings.currency)
+        self.view = UsageView(settings.max_features)
+        self.targets = load_targets(settings.targets)
+        topic = settings.topic
+        self.reader = GlobalReader(
+            kafka.client_options(settings),
+            {
+                topic(schema.FACTS): self._on_fact,
+                topic(schema.BUSINESS): self._on_business,
+                topic(schema.USAGE_STATE): self._on_usage_state,
+            },
+        )
+        self.usage = UsageOwner(
+            self.view, self.store, topic(schema.USAGE_STATE), topic(schema.FACTS)
+        )
+        self.router = Router(settings.prefix, self.store, self.reader, self.send, self.usage)
+        self.registry = CollectorRegistry()
+        KpiCollector(self.samples, self.registry)
+        self.server = MetricsServer(self.registry, settings.metrics_bind, settings.metrics_port)
+
+    def samples(self) -> list[Sample]:
+        samples = report(self.store, self.view, self.settings.prefix)
+        samples.extend(
+            ("saas_kpi_target", (("kpi", kpi),), value) for kpi, value in self.targets.items()
+        )
+        return samples
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        return await self.app.producer.send(topic, key, value, None, None, None)
+
+    # -- reader handlers (every worker, every partition) ---------------------
+    def _on_fact(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        body = orjson.loads(record.value or b"{}")
+        if "_reject" in body:
+            self.store.count_rejection(body["_key"], body["_reject"])
+        elif "_dup" in body:
+            self.store.count_duplicate(body["_key"], body["_dup"])
+        elif "_usage" in body:
+            for customer, day in body["_usage"]:
+                self.store.note_usage(customer, day)
+        else:
+            event, suffix, pinned = decode_fact(body)
+            self.store.apply(event, suffix, pinned)
+
+    def _on_business(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.value and b"fx.rate" in record.value:
+            for index, item in enumerate(decode(record.value, schema.BUSINESS)):
+                if not isinstance(item, t.FxRate):
+                    continue
+                if self.store.apply(item, schema.BUSINESS).status == "duplicate":
+                    key = f"{record.topic}:{record.partition}:{record.offset}:{index}"
+                    self.store.count_duplicate(key, schema.BUSINESS)
+
+    def _on_usage_state(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key:
+            self.view.ingest(record.key.decode(), record.value)
+
+    # -- lifecycle ------------------------------------------------------------
+    async def on_start(self) -> None:
+        await self.reader.start()
+        await self.server.start()
+        self.add_future(self.reader.run())
+        self.add_future(self._publish_forever())
+        log.info("metrics at %s", self.server.url)
+
+    async def on_stop(self) -> None:
+        await self.server.stop()
+        await self.reader.stop()
+
+    async def _publish_forever(self) -> None:
+        while not self.should_stop:
+            await asyncio.sleep(self.settings.publish_interval)
+            await self.usage.publish(self.send)
+
+    async def on_revoked(self, *_args: Any, **_kwargs: Any) -> None:
+        self.router.forget_assignment()
+        self.usage.forget()
+
+
+def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:
+    async def process(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await runtime.router.handle(suffix, event.message)
+
+    return process
+
+
+def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
+    async def process(stream: faust.StreamT) -> None:
+        unacked = stream.noack()
+        async for event in unacked.events():
+            await runtime.router.handle(schema.USAGE, event.message)
+            runtime.usage.defer_ack(partial(unacked.ack, event))
+
+    return process
+
+
+def create_app(
+    settings: Settings, loop: asyncio.AbstractEventLoop | None = None
+) -> tuple[faust.App, Runtime]:
+    """A Faust app with thin agents on the four input topics, plus its runtime."""
+    app = faust.App(settings.group, loop=loop, **kafka.faust_options(settings))
+    runtime = Runtime(settings, app, loop=loop)
+    for suffix in schema.INPUT_TOPICS:
+        topic = app.topic(
+            settings.topic(suffix),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+        process = _usage_agent(runtime) if suffix == schema.USAGE else _agent(runtime, suffix)
+        app.agent(topic, name=f"streamkpi.{suffix}")(process)
+    app.on_partitions_revoked.connect(runtime.on_revoked)
+    return app, runtime

@@ -1,0 +1,109 @@
+"""Decode, route and apply one input message: the only thing agents call.
+
+For every message of an owned partition: decode and validate (events/), apply
+to the local store (tables/), then write what the other workers need — the
+fact of an applied event, or the dead letter and rejection fact of a bad one.
+Usage events go to the partition's activity state instead (published as
+snapshots, see tables/activity.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+
+from events import schema
+from events import types as t
+from events.codec import dead_letter, decode, encode_fact
+from tables.store import Store
+
+log = logging.getLogger("streamkpi.router")
+Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]
+
+
+class Message(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class UsageSink(Protocol):
+    def apply(self, partition: int, offset: int, events: list[t.Event]) -> None: ...
+
+
+class Syncer(Protocol):
+    async def sync(self, max_age: float = 0.0) -> None: ...
+
+
+class Router:
+    def __init__(
+        self, prefix: str, store: Store, reader: Syncer, send: Send, usage: UsageSink
+    ) -> None:
+        self.prefix = prefix
+        self.store = store
+        self.reader = reader
+        self.send = send
+        self.usage = usage
+        self._synced: set[tuple[str, int]] = set()
+
+    def forget_assignment(self) -> None:
+        """Partitions were revoked: re-sync before touching any partition again."""
+        self._synced.clear()
+
+    async def handle(self, suffix: str, message: Message) -> None:
+        if (message.topic, message.partition) not in self._synced:
+            await self.reader.sync()
+            self._synced.add((message.topic, message.partition))
+        items = decode(message.value, suffix)
+        if suffix == schema.USAGE:
+            events = [item for item in items if isinstance(item, t.Event)]
+            self.usage.apply(message.partition, message.offset, events)
+        for index, item in enumerate(items):
+            if isinstance(item, t.Rejection):
+                await self._reject(item, suffix, message, index)
+            elif suffix != schema.USAGE and not isinstance(item, t.FxRate):
+                # fx.rate is applied by every worker's reader, not by the owner
+                await self._apply(item, suffix, message, index)
+
+    async def _apply(self, event: t.Event, suffix: str, message: Message, index: int) -> None:
+        if self._needs_fx(event):
+            await self.reader.sync(max_age=0.2)
+        outcome = self.store.apply(event, suffix)
+        if outcome.status == "applied":
+            await self.send(
+                self.prefix + schema.FACTS, message.key, encode_fact(event, suffix, outcome.pinned)
+            )
+        elif outcome.status == "rejected":
+            rejection = t.Rejection(outcome.reason, "", message.value or b"")
+            await self._reject(rejection, suffix, message, index)
+        elif self.store.count_duplicate(_key(message, index), suffix):
+            fact = orjson.dumps({"_dup": suffix, "_key": _key(message, index)})
+            await self.send(self.prefix + schema.FACTS, message.key, fact)
+
+    def _needs_fx(self, event: t.Event) -> bool:
+        currency = getattr(event, "currency", None)
+        if currency is None:
+            return isinstance(event, t.SubscriptionChanged) and event.amount is not None
+        return bool(currency != self.store.reporting)
+
+    async def _reject(
+        self, rejection: t.Rejection, suffix: str, message: Message, index: int
+    ) -> None:
+        key = _key(message, index)
+        if not self.store.count_rejection(key, rejection.reason):
+            return  # a replay of an input already rejected
+        log.debug("rejected %s: %s (%s)", key, rejection.reason, rejection.detail)
+        topic = self.prefix + suffix
+        await self.send(self.prefix + schema.REJECTED, message.key, dead_letter(rejection, topic))
+        fact = orjson.dumps({"_reject": rejection.reason, "_key": key})
+        await self.send(self.prefix + schema.FACTS, message.key, fact)
+
+
+def _key(message: Message, index: int) -> str:
+    """Where an input came from: the idempotency key of its reject/duplicate counts."""
+    return f"{message.topic}:{message.partition}:{message.offset}:{index}"

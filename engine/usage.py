@@ -1,0 +1,75 @@
+"""The owner side of `saas.usage`: partition states, snapshot publishing, acks.
+
+Usage events are not acknowledged to Faust when processed but when the
+snapshot that contains them has been handed to the producer; Faust flushes the
+producer before it commits offsets, so a committed offset always has its state
+published. After a restart or a rebalance, a partition's state is restored
+from its newest snapshots and messages at or below the snapshot's offset are
+skipped (exactly-once effect on top of at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from events import types as t
+from tables.activity import PartitionActivity, UsageView
+from tables.store import Store
+
+Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]
+
+
+class UsageOwner:
+    def __init__(self, view: UsageView, store: Store, state_topic: str, facts_topic: str) -> None:
+        self.view = view
+        self.store = store
+        self.state_topic = state_topic
+        self.facts_topic = facts_topic
+        self.partitions: dict[int, PartitionActivity] = {}
+        self._pending_acks: list[Callable[[], Awaitable[Any]]] = []
+
+    def _state(self, partition: int) -> PartitionActivity:
+        state = self.partitions.get(partition)
+        if state is None:
+            state = PartitionActivity.restore(partition, self.view.partition_parts(partition))
+            self.partitions[partition] = state
+        return state
+
+    def apply(self, partition: int, offset: int, events: list[t.Event]) -> None:
+        """The valid events of one message at `offset`."""
+        state = self._state(partition)
+        if offset <= state.offset:
+            return  # already in the published snapshot: a replay
+        for event in events:
+            state.apply(event, offset)
+        state.offset = offset
+
+    def defer_ack(self, ack: Callable[[], Awaitable[Any]]) -> None:
+        self._pending_acks.append(ack)
+
+    def forget(self) -> None:
+        """Partitions revoked: their states are restored from snapshots when assigned again."""
+        self.partitions.clear()
+        self._pending_acks.clear()
+
+    async def publish(self, send: Send) -> int:
+        """Send every changed snapshot and activity fact, then acknowledge the covered messages."""
+        acks, self._pending_acks = self._pending_acks, []
+        sent = 0
+        for partition, state in list(self.partitions.items()):
+            snapshots, activity = state.drain()
+            for key, value in snapshots:
+                await send(self.state_topic, key.encode(), value)
+                self.view.ingest(key, value)
+            if activity:
+                for customer, day in activity:
+                    self.store.note_usage(customer, day)
+                fact = orjson.dumps({"_usage": activity})
+                await send(self.facts_topic, str(partition).encode(), fact)
+            sent += len(snapshots)
+        for ack in acks:
+            await ack()
+        return sent
