@@ -1,14 +1,17 @@
 """`run --simulate` / `simulate --live`: feed a simulated business into the topics in real time.
 
-First a backfill of `days` of history ending now (so every window has data
-from the first scrape), then, every second, the events of the last second of
-simulated time, which runs at wall-clock speed: T follows the real clock.
+First a backfill of `days` of history ending one day before now (so every
+window has data from the first scrape), then, every second, the events of the
+next `speed` seconds of simulated time (default 3600: a simulated day every
+24 real seconds), so a demo shows gauges moving within seconds. T catches
+up with the real clock within a minute and then runs ahead of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -24,10 +27,13 @@ log = logging.getLogger("streamkpi.live")
 
 
 class LiveSimulation(Service):
-    def __init__(self, settings: Settings, config: SimConfig, **kwargs: object) -> None:
+    def __init__(
+        self, settings: Settings, config: SimConfig, speed: float = 3600.0, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.settings = settings
         self.config = config
+        self.speed = speed
         self.sent = 0
 
     async def on_start(self) -> None:
@@ -38,13 +44,14 @@ class LiveSimulation(Service):
         await producer.start()
         try:
             simulator = Simulator(self.config)
-            cursor = self.config.start
+            live_from = self.config.start + timedelta(days=self.config.days)
+            await self._send(producer, simulator, self.config.start, live_from)
+            began, cursor = time.monotonic(), live_from
             while not self.should_stop:
-                now = datetime.now(UTC).replace(microsecond=0)
-                if now > cursor:
-                    await self._send(producer, simulator, cursor, now)
-                    cursor = now
                 await asyncio.sleep(1.0)
+                target = live_from + timedelta(seconds=(time.monotonic() - began) * self.speed)
+                await self._send(producer, simulator, cursor, target)
+                cursor = target
         finally:
             await producer.stop()
 

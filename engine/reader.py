@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import ConsumerStoppedError
 from aiokafka.structs import ConsumerRecord
 
 log = logging.getLogger("streamkpi.reader")
@@ -74,7 +75,10 @@ class GlobalReader:
         await self._started.wait()
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(timeout_ms=50, max_records=10_000)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=50, max_records=10_000)
+            except ConsumerStoppedError:
+                return  # shutting down
             for tp, records in batches.items():
                 handler = self._handlers[tp.topic]
                 for record in records:
