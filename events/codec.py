@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from events import schema
-from events.types import Event, Rejection
+from events.types import Event, FxRate, Rejection
 from events.validate import check
 
 MAX_MESSAGE_BYTES = 1 << 20
@@ -88,13 +88,11 @@ def _names(cls: type[Event]) -> tuple[str, ...]:
     return names
 
 
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Fraction) else value
-
-
 def encode_fact(event: Event, topic: str, pinned: dict[str, Fraction] | None = None) -> bytes:
     """A validated event from topic suffix `topic` as a fact; `pinned`: currency -> rate used."""
-    body = {name: _plain(getattr(event, name)) for name in _names(type(event))}
+    body = {name: getattr(event, name) for name in _names(type(event))}
+    if isinstance(event, FxRate):
+        body["rate"] = str(event.rate)
     body["_topic"] = topic
     if pinned:
         body["_fx"] = {cur: str(rate) for cur, rate in pinned.items()}

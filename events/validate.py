@@ -18,6 +18,7 @@ from events import schema
 from events.types import Event
 
 Failure = tuple[str, str]
+Rule = Callable[[Any], bool]
 
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -40,7 +41,7 @@ def _is_number(v: Any) -> bool:
 
 
 # kind -> (type check, (reason, value check) or None)
-_KINDS: dict[str, tuple[Callable[[Any], bool], tuple[str, Callable[[Any], bool]] | None]] = {
+_KINDS: dict[str, tuple[Rule, tuple[str, Rule] | None]] = {
     "id": (lambda v: isinstance(v, str), ("invalid_value", lambda v: len(v) > 0)),
     "text": (lambda v: isinstance(v, str), None),
     "amount": (_is_int, ("negative_amount", lambda v: v >= 0)),
@@ -87,17 +88,24 @@ def _check_fields(obj: dict[str, Any], fields: tuple[schema.Field, ...]) -> Fail
     return None
 
 
-def _check_values(obj: dict[str, Any], fields: tuple[schema.Field, ...]) -> Failure | None:
+def _value_rules(fields: tuple[schema.Field, ...]) -> tuple[tuple[str, str, Rule], ...]:
+    """The value checks of `fields`, ordered by reason as docs/definitions.md says."""
+    rules = [(rule[0], name, rule[1]) for name, kind, _r in fields if (rule := _KINDS[kind][1])]
+    return tuple(sorted(rules, key=lambda r: _VALUE_ORDER.index(r[0])))
+
+
+_RULES = {name: _value_rules(spec.fields) for name, spec in schema.SPECS.items()}
+
+
+def _check_values(obj: dict[str, Any]) -> Failure | None:
     if not 1 <= len(obj["event_id"]) <= 128:
         return "invalid_value", "event_id"
     if obj.get("amount", 0) > MAX_AMOUNT:
         return "invalid_value", "amount"
-    for reason in _VALUE_ORDER:
-        for name, kind, _required in fields:
-            rule = _KINDS[kind][1]
-            value = obj.get(name)
-            if value is not None and rule is not None and rule[0] == reason and not rule[1](value):
-                return reason, name
+    for reason, name, rule in _RULES[obj["type"]]:
+        value = obj.get(name)
+        if value is not None and not rule(value):
+            return reason, name
     return None
 
 
@@ -126,7 +134,7 @@ def check(obj: dict[str, Any], topic: str, allowed_topic: str | None = None) -> 
     ts = parse_ts(obj["ts"])
     if ts is None:
         return "invalid_ts", obj["ts"][:64]
-    failure = _check_values(obj, spec.fields)
+    failure = _check_values(obj)
     if failure:
         return failure
     return _build(obj, spec, ts)
