@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 
 import faust
+import mode
 from mode import Service
 
 from engine.app import Runtime, create_app
@@ -69,20 +70,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         if args.table_every:
             services.append(TablePrinter(runtime, args.table_every, loop=loop))
         print(f"metrics at {runtime.server.url}", file=sys.stderr, flush=True)
-        worker = faust.Worker(
-            app,
-            *services,
-            loop=loop,
-            loglevel=settings.log_level.upper(),
-            quiet=True,
-            redirect_stdouts=False,
-            override_logging=False,
-        )
-        try:
-            worker.execute_from_commandline()
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 0
+        options = {"loop": loop, "loglevel": settings.log_level.upper(), **QUIET}
+        return _execute(faust.Worker(app, *services, **options))
     finally:
         if broker is not None:
             broker.stop()
@@ -100,13 +89,14 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     loop.run_until_complete(wait_for_broker(options, timeout=120))
     loop.run_until_complete(ensure_topics(settings, options))
     config = live_config(args.customers, args.days, args.seed, settings.currency)
-    worker = faust.Worker(
-        LiveSimulation(settings, config, loop=loop),
-        loop=loop,
-        quiet=True,
-        redirect_stdouts=False,
-        override_logging=False,
-    )
+    return _execute(mode.Worker(LiveSimulation(settings, config, loop=loop), loop=loop, **QUIET))
+
+
+QUIET = {"quiet": True, "redirect_stdouts": False, "override_logging": False}
+
+
+def _execute(worker: mode.Worker) -> int:
+    """Run a worker until a signal stops it; its exit code."""
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

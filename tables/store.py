@@ -58,7 +58,7 @@ class Store:
         self.cash: tuple[float, int, Money] | None = None
         self.last_usage_day: dict[str, int] = {}
         self._business_ids = IdsByDay()
-        self._rejection_keys = RecentIds(500_000)
+        self._input_keys = RecentIds(500_000)
         self._sequence = 0
 
     # -- applying ---------------------------------------------------------
@@ -77,18 +77,17 @@ class Store:
 
     def count_rejection(self, key: str, reason: str) -> bool:
         """Count a rejected input once per `key` (topic/partition/offset/index)."""
-        if key in self._rejection_keys:
-            return False
-        self._rejection_keys.add(key)
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        return True
+        return self._count_once(key, self.rejected, reason)
 
     def count_duplicate(self, key: str, topic: str) -> bool:
         """Count a duplicate input once per `key` (topic/partition/offset/index)."""
-        if key in self._rejection_keys:
+        return self._count_once(key, self.duplicates, topic)
+
+    def _count_once(self, key: str, counter: dict[str, int], label: str) -> bool:
+        if key in self._input_keys:
             return False
-        self._rejection_keys.add(key)
-        self.duplicates[topic] = self.duplicates.get(topic, 0) + 1
+        self._input_keys.add(key)
+        counter[label] = counter.get(label, 0) + 1
         return True
 
     def note_usage(self, customer_id: str, day: int) -> None:
