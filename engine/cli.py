@@ -110,7 +110,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: no such file")
 
     async def go() -> int:
-        await wait_for_broker(client_options(settings), timeout=30)
+        await wait_for_broker(client_options(settings), timeout=settings.connect_timeout)
         return await produce(settings, read_lines(args.file), count_lines(args.file))
 
     sent = asyncio.run(go())

@@ -22,6 +22,7 @@ class Settings:
     publish_interval: float = 0.25
     commit_interval: float = 0.5
     session_timeout: float = 10.0
+    connect_timeout: float = 60.0
     log_level: str = "warning"
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None

@@ -43,7 +43,7 @@ class TablePrinter(Service):
 
 async def _prepare(settings: Settings, args: argparse.Namespace) -> None:
     options = client_options(settings)
-    await wait_for_broker(options, timeout=60)
+    await wait_for_broker(options, timeout=settings.connect_timeout)
     await ensure_topics(settings, options)
     if args.input is not None:
         sent = await produce(settings, read_lines(args.input), count_lines(args.input))
@@ -86,7 +86,7 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     options = client_options(settings)
-    loop.run_until_complete(wait_for_broker(options, timeout=120))
+    loop.run_until_complete(wait_for_broker(options, timeout=settings.connect_timeout))
     loop.run_until_complete(ensure_topics(settings, options))
     config = live_config(args.customers, args.days, args.seed, settings.currency)
     return _execute(mode.Worker(LiveSimulation(settings, config, loop=loop), loop=loop, **QUIET))

@@ -78,3 +78,11 @@ def test_settings_precedence_and_secret_not_shown() -> None:
     assert (settings.partitions, settings.currency) == (8, "GBP")
     assert "hunter2" not in repr(settings)
     assert settings.metrics_bind == "127.0.0.1"
+
+
+def test_unreachable_broker_retries_then_one_clear_line(tmp_path: Path) -> None:
+    env = {"STREAMKPI_CONNECT_TIMEOUT": "2", "PATH": ""}
+    result = run_cli("run", "--bootstrap", "127.0.0.1:9", "--metrics-port", "0", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("streamkpi: error: cannot reach Kafka")
+    assert "Traceback" not in result.stderr
