@@ -48,9 +48,17 @@ def _batch(items: list[Any], topic: str, raw: bytes) -> list[Event | Rejection]:
     for item in items:
         result = _one(item, topic, b"", schema.USAGE)
         if isinstance(result, Rejection):
-            result = Rejection(result.reason, result.detail, orjson.dumps(item))
+            result = Rejection(result.reason, result.detail, _element_bytes(item))
         out.append(result)
     return out
+
+
+def _element_bytes(item: Any) -> bytes:
+    """A batch element re-encoded for its dead letter (orjson stops at 254 levels)."""
+    try:
+        return orjson.dumps(item)
+    except (TypeError, orjson.JSONEncodeError):
+        return b'"<element nested too deep to re-encode>"'
 
 
 def decode(
