@@ -71,7 +71,7 @@ class Runtime(Service):
         )
         return samples
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+    async def send(self, topic: str, key: bytes | None, value: bytes | None) -> Any:
         return await self.app.producer.send(topic, key, value, None, None, None)
 
     # -- reader handlers (every worker, every partition) ---------------------

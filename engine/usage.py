@@ -19,7 +19,7 @@ from events import types as t
 from tables.activity import PartitionActivity, UsageView
 from tables.store import Store
 
-Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]
+Send = Callable[[str, bytes | None, bytes | None], Awaitable[Any]]
 
 
 class UsageOwner:

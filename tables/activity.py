@@ -44,6 +44,7 @@ class PartitionActivity:
         self._customer_day: dict[str, int] = {}
         self._new_activity: list[tuple[str, int]] = []
         self._dirty: set[tuple[int, str]] = set()
+        self._expired: list[str] = []
         self._meta_dirty = False
 
     def apply(self, event: t.Event, offset: int) -> None:
@@ -81,15 +82,20 @@ class PartitionActivity:
         if newest < latest:
             return
         for day in [d for d in self.days if d <= latest - KEEP_DAYS]:
-            del self.days[day]
+            self._expired.extend(
+                snapshot_key(self.partition, day, dim) for dim in self.days.pop(day)
+            )
 
-    def drain(self) -> tuple[list[tuple[str, bytes]], list[tuple[str, int]]]:
-        """Snapshots of what changed since the last drain, and new (customer, day) pairs."""
-        snapshots = [
+    def drain(self) -> tuple[list[tuple[str, bytes | None]], list[tuple[str, int]]]:
+        """Snapshots changed since the last drain (None = tombstone of an expired day),
+        and new (customer, day) pairs."""
+        snapshots: list[tuple[str, bytes | None]] = [(key, None) for key in self._expired]
+        snapshots += [
             (snapshot_key(self.partition, day, dim), self.days[day][dim].to_bytes())
             for day, dim in sorted(self._dirty)
             if day in self.days and dim in self.days[day]
         ]
+        self._expired = []
         if self._meta_dirty or snapshots:
             snapshots.append((meta_key(self.partition), self.meta()))
         activity, self._new_activity, self._dirty, self._meta_dirty = (
@@ -147,6 +153,7 @@ class UsageView:
         self._counters: dict[tuple[int, str], list[DistinctCounter]] = {}
         self._meta: dict[int, dict[str, object]] = {}
         self._dirty = True
+        self._latest_day = -(10**9)
 
     def ingest(self, key: str, value: bytes | None) -> None:
         """A record of the usage-state topic (None value = tombstone)."""
@@ -154,10 +161,18 @@ class UsageView:
             self.snapshots.pop(key, None)
         else:
             self.snapshots[key] = value
-        partition, _day, dimension = parse_key(key)
+        partition, day, dimension = parse_key(key)
         if dimension == META and value is not None:
             self._meta[partition] = orjson.loads(value)
+        if day > self._latest_day:
+            self._latest_day = day
+            self._forget_before(day - KEEP_DAYS)
         self._dirty = True
+
+    def _forget_before(self, oldest: int) -> None:
+        """Drop snapshots of days no window can reach (bounded memory without tombstones)."""
+        for key in [k for k in self.snapshots if -1 < parse_key(k)[1] <= oldest]:
+            del self.snapshots[key]
 
     def partition_parts(self, partition: int) -> dict[str, bytes]:
         return {k: v for k, v in self.snapshots.items() if parse_key(k)[0] == partition}

@@ -236,3 +236,21 @@ def test_below_thousand_is_exact() -> None:
     s = samples(view_of(events, partitions=8))
     assert users(s, "30d") == n
     assert users(s, "1d") == len(range(0, n, 30))
+
+
+def test_expired_days_become_tombstones_and_leave_the_view() -> None:
+    """Old days are dropped by the owner (tombstones for compaction) and by every view."""
+    from tables.activity import KEEP_DAYS, PartitionActivity, UsageView, parse_key
+
+    state, view = PartitionActivity(0), UsageView()
+    state.apply(ev("usage", 0, user_id="u1", customer_id="c1", feature="api"), 0)
+    for key, value in state.drain()[0]:
+        view.ingest(key, value)
+    assert any(parse_key(k)[1] == 20513 for k in view.snapshots)
+    state.apply(ev("usage", KEEP_DAYS, user_id="u2", customer_id="c1", feature="api"), 1)
+    snapshots, _ = state.drain()
+    tombstones = [k for k, v in snapshots if v is None]
+    assert {parse_key(k)[1] for k in tombstones} == {20513}
+    for key, value in snapshots:
+        view.ingest(key, value)
+    assert all(parse_key(k)[1] != 20513 for k in view.snapshots)
