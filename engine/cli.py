@@ -42,6 +42,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "--prefix", help="topic prefix (default saas.)")
     _flag(parser, "--partitions", type=int, help="partitions of the topics the engine creates")
     _flag(parser, "--log-level", help="debug, info, warning (default), error")
+    _flag(parser, "--connect-timeout", type=float, help="seconds to retry an unreachable broker")
 
 
 def build_parser() -> argparse.ArgumentParser:
