@@ -85,8 +85,10 @@ class Runtime(Service):
             for customer, day in body["_usage"]:
                 self.store.note_usage(customer, day)
         else:
-            event, suffix, pinned = decode_fact(body)
+            event, suffix, pinned, source = decode_fact(body)
             self.store.apply(event, suffix, pinned)
+            if source:
+                self.store.remember_input(source)
 
     def _on_business(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.value and b"fx.rate" in record.value:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import ssl
 import tempfile
 from typing import Any
@@ -31,6 +33,13 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def _scratch_dir() -> str:
+    """Faust wants a data directory even without tables; removed again at exit."""
+    path = tempfile.mkdtemp(prefix="streamkpi-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def faust_options(settings: Settings) -> dict[str, Any]:
     """Faust settings: raw bytes, no tables, short group timeouts, frequent commits."""
     scheme = "kafka" if "SSL" not in settings.security_protocol else "kafka+ssl"
@@ -39,7 +48,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "key_serializer": "raw",
         "value_serializer": "raw",
         "web_enabled": False,
-        "datadir": tempfile.mkdtemp(prefix="streamkpi-"),
+        "datadir": _scratch_dir(),
         "topic_partitions": settings.partitions,
         "topic_allow_declare": False,
         "consumer_auto_offset_reset": "earliest",

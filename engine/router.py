@@ -74,15 +74,16 @@ class Router:
         if self._needs_fx(event):
             await self.reader.sync(max_age=0.2)
         outcome = self.store.apply(event, suffix)
+        source = _key(message, index)
         if outcome.status == "applied":
-            await self.send(
-                self.prefix + schema.FACTS, message.key, encode_fact(event, suffix, outcome.pinned)
-            )
+            self.store.remember_input(source)
+            fact = encode_fact(event, suffix, outcome.pinned, source)
+            await self.send(self.prefix + schema.FACTS, message.key, fact)
         elif outcome.status == "rejected":
             rejection = t.Rejection(outcome.reason, "", message.value or b"")
             await self._reject(rejection, suffix, message, index)
-        elif self.store.count_duplicate(_key(message, index), suffix):
-            fact = orjson.dumps({"_dup": suffix, "_key": _key(message, index)})
+        elif self.store.count_duplicate(source, suffix):
+            fact = orjson.dumps({"_dup": suffix, "_key": source})
             await self.send(self.prefix + schema.FACTS, message.key, fact)
 
     def _needs_fx(self, event: t.Event) -> bool:

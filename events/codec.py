@@ -96,22 +96,32 @@ def _names(cls: type[Event]) -> tuple[str, ...]:
     return names
 
 
-def encode_fact(event: Event, topic: str, pinned: dict[str, Fraction] | None = None) -> bytes:
-    """A validated event from topic suffix `topic` as a fact; `pinned`: currency -> rate used."""
+def encode_fact(
+    event: Event, topic: str, pinned: dict[str, Fraction] | None = None, source: str = ""
+) -> bytes:
+    """A validated event from topic suffix `topic` as a fact.
+
+    `pinned` maps currency -> the rate used; `source` is the input's
+    topic:partition:offset:index, so that every worker knows a re-delivery of
+    that input for a replay rather than a duplicate.
+    """
     body = {name: getattr(event, name) for name in _names(type(event))}
     if isinstance(event, FxRate):
         body["rate"] = str(event.rate)
     body["_topic"] = topic
+    if source:
+        body["_src"] = source
     if pinned:
         body["_fx"] = {cur: str(rate) for cur, rate in pinned.items()}
     return orjson.dumps(body)
 
 
-def decode_fact(body: dict[str, Any]) -> tuple[Event, str, dict[str, Fraction]]:
+def decode_fact(body: dict[str, Any]) -> tuple[Event, str, dict[str, Fraction], str]:
     """Inverse of `encode_fact` on the decoded JSON object (facts are written by the engine)."""
     pinned = {cur: Fraction(rate) for cur, rate in body.pop("_fx", {}).items()}
     topic = body.pop("_topic")
+    source = body.pop("_src", "")
     spec = schema.SPECS[body["type"]]
     if "rate" in body:
         body["rate"] = Fraction(body["rate"])
-    return spec.cls(**body), topic, pinned
+    return spec.cls(**body), topic, pinned, source

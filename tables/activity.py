@@ -27,6 +27,8 @@ KEEP_DAYS = 31
 USER_WINDOWS = (("1d", 1), ("7d", 7), ("30d", 30))
 USERS, VISITORS, FEATURE = "u", "v", "f:"
 META = "meta"
+IDS = "ids"  # ring of recently applied event ids, one chunk per drain
+ID_CHUNKS = 16
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
 
 
@@ -45,6 +47,8 @@ class PartitionActivity:
         self._new_activity: list[tuple[str, int]] = []
         self._dirty: set[tuple[int, str]] = set()
         self._expired: list[str] = []
+        self._new_ids: list[str] = []
+        self._ids_seq = 0
         self._meta_dirty = False
 
     def apply(self, event: t.Event, offset: int) -> None:
@@ -56,6 +60,7 @@ class PartitionActivity:
             return
         self._recent.add(event.event_id)
         self.processed += 1
+        self._new_ids.append(event.event_id)
         self.max_ts = event.ts if self.max_ts is None else max(self.max_ts, event.ts)
         if isinstance(event, t.Usage):
             self._count(event.day, USERS, event.user_id)
@@ -96,6 +101,10 @@ class PartitionActivity:
             if day in self.days and dim in self.days[day]
         ]
         self._expired = []
+        if self._new_ids:
+            chunk = f"{IDS}{self._ids_seq % ID_CHUNKS}"
+            snapshots.append((snapshot_key(self.partition, -1, chunk), orjson.dumps(self._new_ids)))
+            self._new_ids, self._ids_seq = [], self._ids_seq + 1
         if self._meta_dirty or snapshots:
             snapshots.append((meta_key(self.partition), self.meta()))
         activity, self._new_activity, self._dirty, self._meta_dirty = (
@@ -113,6 +122,7 @@ class PartitionActivity:
                 "ts": self.max_ts,
                 "processed": self.processed,
                 "dup": self.duplicates,
+                "ids_seq": self._ids_seq,
             }
         )
 
@@ -126,13 +136,17 @@ class PartitionActivity:
                 meta = orjson.loads(value)
                 state.offset, state.max_ts = meta["offset"], meta["ts"]
                 state.processed, state.duplicates = meta["processed"], meta["dup"]
+                state._ids_seq = meta.get("ids_seq", 0)
+            elif dim.startswith(IDS):
+                for event_id in orjson.loads(value):
+                    state._recent.add(event_id)
             else:
                 state.days.setdefault(day, {})[dim] = DistinctCounter.from_bytes(value)
         return state
 
 
 def snapshot_key(partition: int, day: int, dimension: str) -> str:
-    return f"{partition}|{day}|{dimension}"
+    return f"{partition}|{'-' if day < 0 else day}|{dimension}"
 
 
 def meta_key(partition: int) -> str:
@@ -192,7 +206,7 @@ class UsageView:
         self._counters = {}
         for key, value in self.snapshots.items():
             _partition, day, dimension = parse_key(key)
-            if dimension != META:
+            if dimension != META and not dimension.startswith(IDS):
                 self._counters.setdefault((day, dimension), []).append(
                     DistinctCounter.from_bytes(value)
                 )

@@ -131,7 +131,7 @@ def test_fact_round_trip_keeps_pinned_rate_and_topic() -> None:
     rate = {"event_id": "f1", "type": "fx.rate", "ts": TS, "currency": "EUR", "rate": 1.0842}
     event = one(rate, "business")
     assert isinstance(event, t.FxRate) and event.rate == Fraction("1.0842")
-    back, topic, pinned = decode_fact(
-        orjson.loads(encode_fact(event, "business", {"EUR": Fraction(3, 2)}))
-    )
+    fact = encode_fact(event, "business", {"EUR": Fraction(3, 2)}, "t:1:7:0")
+    back, topic, pinned, source = decode_fact(orjson.loads(fact))
     assert back == event and topic == "business" and pinned == {"EUR": Fraction(3, 2)}
+    assert source == "t:1:7:0"
