@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -60,16 +61,22 @@ class Runtime(Service):
             self.view, self.store, topic(schema.USAGE_STATE), topic(schema.FACTS)
         )
         self.router = Router(settings.prefix, self.store, self.reader, self.send, self.usage)
+        self._cached: tuple[float, list[Sample]] | None = None
         self.registry = CollectorRegistry()
         KpiCollector(self.samples, self.registry)
         self.server = MetricsServer(self.registry, settings.metrics_bind, settings.metrics_port)
 
     def samples(self) -> list[Sample]:
-        samples = report(self.store, self.view, self.settings.prefix)
-        samples.extend(
-            ("saas_kpi_target", (("kpi", kpi),), value) for kpi, value in self.targets.items()
-        )
-        return samples
+        """The report, computed at most every `report_interval` s: a scrape must not
+        starve the agents (sketch unions cost milliseconds each)."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] >= self.settings.report_interval:
+            samples = report(self.store, self.view, self.settings.prefix)
+            samples.extend(
+                ("saas_kpi_target", (("kpi", kpi),), value) for kpi, value in self.targets.items()
+            )
+            self._cached = (now, samples)
+        return self._cached[1]
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None) -> Any:
         return await self.app.producer.send(topic, key, value, None, None, None)
@@ -84,6 +91,8 @@ class Runtime(Service):
         elif "_usage" in body:
             for customer, day in body["_usage"]:
                 self.store.note_usage(customer, day)
+        elif self.store.knows_input(body.get("_src", "")):
+            return  # this worker applied the input itself (read-your-writes)
         else:
             event, suffix, pinned, source = decode_fact(body)
             self.store.apply(event, suffix, pinned)
@@ -147,6 +156,7 @@ def create_app(
     settings: Settings, loop: asyncio.AbstractEventLoop | None = None
 ) -> tuple[faust.App, Runtime]:
     """A Faust app with thin agents on the four input topics, plus its runtime."""
+    kafka.tune_faust_fetch()
     app = faust.App(settings.group, loop=loop, **kafka.faust_options(settings))
     runtime = Runtime(settings, app, loop=loop)
     for suffix in schema.INPUT_TOPICS:

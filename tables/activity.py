@@ -164,9 +164,13 @@ class UsageView:
     def __init__(self, max_features: int = 50) -> None:
         self.max_features = max_features
         self.snapshots: dict[str, bytes] = {}
-        self._counters: dict[tuple[int, str], list[DistinctCounter]] = {}
+        self._decoded: dict[str, DistinctCounter] = {}
+        self._keys: dict[tuple[int, str], list[str]] | None = None
+        self._days_cache: dict[tuple[int, str], DistinctCounter] = {}
+        self._past_cache: dict[tuple[int, int, str], DistinctCounter] = {}
+        self._window_cache: dict[tuple[int, int, str], DistinctCounter] = {}
+        self._past_asof = -(10**9)
         self._meta: dict[int, dict[str, object]] = {}
-        self._dirty = True
         self._latest_day = -(10**9)
 
     def ingest(self, key: str, value: bytes | None) -> None:
@@ -178,15 +182,35 @@ class UsageView:
         partition, day, dimension = parse_key(key)
         if dimension == META and value is not None:
             self._meta[partition] = orjson.loads(value)
+        elif day >= 0:
+            self._invalidate(key, day, dimension)
         if day > self._latest_day:
             self._latest_day = day
             self._forget_before(day - KEEP_DAYS)
-        self._dirty = True
+
+    def _invalidate(self, key: str, day: int, dimension: str) -> None:
+        self._decoded.pop(key, None)
+        index = self._keys
+        if index is not None and (
+            key not in self.snapshots or key not in index.get((day, dimension), ())
+        ):
+            self._keys = None  # a key appeared or disappeared
+        self._days_cache.pop((day, dimension), None)
+        for cached in [
+            c for c in self._past_cache if c[2] == dimension and c[0] - c[1] < day < c[0]
+        ]:
+            del self._past_cache[cached]
+        for cached in [c for c in self._window_cache if c[2] == dimension and c[0] - c[1] < day]:
+            del self._window_cache[cached]
 
     def _forget_before(self, oldest: int) -> None:
         """Drop snapshots of days no window can reach (bounded memory without tombstones)."""
         for key in [k for k in self.snapshots if -1 < parse_key(k)[1] <= oldest]:
             del self.snapshots[key]
+            self._decoded.pop(key, None)
+        self._keys = None
+        self._days_cache = {k: v for k, v in self._days_cache.items() if k[0] > oldest}
+        self._window_cache.clear()
 
     def partition_parts(self, partition: int) -> dict[str, bytes]:
         return {k: v for k, v in self.snapshots.items() if parse_key(k)[0] == partition}
@@ -202,31 +226,55 @@ class UsageView:
         duplicates = sum(int(m.get("dup", 0)) for m in self._meta.values())  # type: ignore[call-overload]
         return processed, duplicates
 
-    def _rebuild(self) -> None:
-        self._counters = {}
-        for key, value in self.snapshots.items():
-            _partition, day, dimension = parse_key(key)
-            if dimension != META and not dimension.startswith(IDS):
-                self._counters.setdefault((day, dimension), []).append(
-                    DistinctCounter.from_bytes(value)
-                )
-        self._dirty = False
+    def _counter(self, key: str) -> DistinctCounter:
+        counter = self._decoded.get(key)
+        if counter is None:
+            counter = self._decoded[key] = DistinctCounter.from_bytes(self.snapshots[key])
+        return counter
+
+    def _index(self) -> dict[tuple[int, str], list[str]]:
+        """(day, dimension) -> snapshot keys of every partition."""
+        if self._keys is None:
+            self._keys = {}
+            for key in self.snapshots:
+                _partition, day, dimension = parse_key(key)
+                if day >= 0 and dimension != META and not dimension.startswith(IDS):
+                    self._keys.setdefault((day, dimension), []).append(key)
+        return self._keys
+
+    def _day_union(self, day: int, dimension: str) -> DistinctCounter:
+        """One day of one dimension over all partitions, cached until one of them changes."""
+        cached = self._days_cache.get((day, dimension))
+        if cached is None:
+            keys = self._index().get((day, dimension), [])
+            cached = DistinctCounter.union(self._counter(k) for k in keys)
+            self._days_cache[(day, dimension)] = cached
+        return cached
+
+    def _window(self, asof_day: int, days: int, dimension: str) -> DistinctCounter:
+        """Union over the window, cached until one of its days changes; the days before
+        `asof_day` are cached apart, so a change of today only merges two counters."""
+        key = (asof_day, days, dimension)
+        whole = self._window_cache.get(key)
+        if whole is None:
+            past = self._past_cache.get(key)
+            if past is None:
+                span = range(asof_day - days + 1, asof_day)
+                past = DistinctCounter.union(self._day_union(d, dimension) for d in span)
+                self._past_cache[key] = past
+            whole = DistinctCounter.union([past, self._day_union(asof_day, dimension)])
+            self._window_cache[key] = whole
+        return whole
 
     def _union(self, asof_day: int, days: int, dimensions: Iterable[str]) -> DistinctCounter:
-        dims = set(dimensions)
-        parts = [
-            counter
-            for (day, dim), counters in self._counters.items()
-            if dim in dims and asof_day - days < day <= asof_day
-            for counter in counters
-        ]
-        return DistinctCounter.union(parts)
+        windows = [self._window(asof_day, days, d) for d in dimensions]
+        return windows[0] if len(windows) == 1 else DistinctCounter.union(windows)
 
     def samples(self, asof_day: int | None) -> Iterator[Sample]:
-        if self._dirty:
-            self._rebuild()
         if asof_day is None:
             asof_day = -(10**9)
+        if asof_day != self._past_asof:  # windows moved: yesterday's parts are stale
+            self._past_cache, self._window_cache, self._past_asof = {}, {}, asof_day
         users = {w: self._union(asof_day, n, [USERS]).estimate() for w, n in USER_WINDOWS}
         for window, count in users.items():
             yield "saas_active_users", (("window", window),), float(count)
@@ -257,7 +305,7 @@ class UsageView:
     def _feature_groups(self, asof_day: int) -> list[tuple[str, list[str]]]:
         names = {
             dim
-            for (day, dim) in self._counters
+            for (day, dim) in self._index()
             if dim.startswith(FEATURE) and asof_day - 30 < day <= asof_day
         }
         ranked = sorted(names, key=lambda d: (-self._union(asof_day, 30, [d]).estimate(), d))

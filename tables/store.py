@@ -83,6 +83,10 @@ class Store:
         """Count a duplicate input once per `key` (topic/partition/offset/index)."""
         return self._count_once(key, self.duplicates, topic)
 
+    def knows_input(self, key: str) -> bool:
+        """Whether the input at `key` was already applied here (empty key: unknown)."""
+        return bool(key) and key in self._input_keys
+
     def remember_input(self, key: str) -> None:
         """The input at `key` was applied: a re-delivery of it is a replay, not a duplicate."""
         self._input_keys.add(key)

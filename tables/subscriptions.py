@@ -9,7 +9,6 @@ minor unit of the reporting currency (see `tables.money`).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -50,7 +49,7 @@ class Customer:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     had_mrr: bool = False
     mrr: Money = 0
-    recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS_PER_CUSTOMER))
+    recent_ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
 
     def plan_mrr(self) -> dict[str, Money]:
         plans: dict[str, Money] = {}
@@ -172,7 +171,9 @@ def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str)
     change.new_plans = customer.plan_mrr()
     change.new_mrr = customer.mrr = sum(change.new_plans.values(), start=0)
     customer.had_mrr = customer.had_mrr or change.new_mrr > 0
-    customer.recent_ids.append(event.event_id)
+    customer.recent_ids[event.event_id] = None
+    if len(customer.recent_ids) > RECENT_IDS_PER_CUSTOMER:
+        del customer.recent_ids[next(iter(customer.recent_ids))]
     return change
 
 

@@ -254,3 +254,30 @@ def test_expired_days_become_tombstones_and_leave_the_view() -> None:
     for key, value in snapshots:
         view.ingest(key, value)
     assert all(parse_key(k)[1] != 20513 for k in view.snapshots)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 3), st.integers(0, 30), st.integers(0, 4)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_cached_view_equals_a_fresh_view(rows: list[tuple[int, int, int, int]]) -> None:
+    """Scraping between every ingest (the caches) never changes what a fresh view reports."""
+    from tables.activity import PartitionActivity, UsageView
+
+    states = {p: PartitionActivity(p) for p in range(4)}
+    live = UsageView(max_features=3)
+    for offset, (day, partition, user, feature) in enumerate(rows):
+        event = ev("usage", day, user_id=f"u{user}", customer_id="c", feature=f"f{feature}")
+        states[partition].apply(event, offset)
+        for key, value in states[partition].drain()[0]:
+            live.ingest(key, value)
+        list(live.samples(max(r[0] for r in rows[: offset + 1]) + 20513))
+    fresh = UsageView(max_features=3)
+    for key, value in live.snapshots.items():
+        fresh.ingest(key, value)
+    asof = max(r[0] for r in rows) + 20513
+    assert sorted(live.samples(asof)) == sorted(fresh.samples(asof))
