@@ -131,7 +131,8 @@ class Runtime(Service):
 
     async def on_revoked(self, *_args: Any, **_kwargs: Any) -> None:
         self.router.forget_assignment()
-        self.usage.forget()
+        await self.usage.forget()
+        await self.app.producer.flush()  # what we sent lands before the partitions move
 
 
 def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:

@@ -10,6 +10,7 @@ skipped (exactly-once effect on top of at-least-once delivery).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ class UsageOwner:
         self.facts_topic = facts_topic
         self.partitions: dict[int, PartitionActivity] = {}
         self._pending_acks: list[Callable[[], Awaitable[Any]]] = []
+        self.lock = asyncio.Lock()
 
     def _state(self, partition: int) -> PartitionActivity:
         state = self.partitions.get(partition)
@@ -50,13 +52,23 @@ class UsageOwner:
     def defer_ack(self, ack: Callable[[], Awaitable[Any]]) -> None:
         self._pending_acks.append(ack)
 
-    def forget(self) -> None:
-        """Partitions revoked: their states are restored from snapshots when assigned again."""
-        self.partitions.clear()
-        self._pending_acks.clear()
+    async def forget(self) -> None:
+        """Partitions revoked: wait for a publish in flight, then drop every state (they are
+        restored from snapshots when assigned again; unacknowledged input is replayed)."""
+        async with self.lock:
+            self.partitions.clear()
+            self._pending_acks.clear()
 
     async def publish(self, send: Send) -> int:
-        """Send every changed snapshot and activity fact, then acknowledge the covered messages."""
+        """Send every changed snapshot and activity fact, then acknowledge the covered messages.
+
+        Runs under `lock`, which revocation takes too: an old owner never sends a
+        snapshot after it gave the partition up (it would overwrite the new owner's).
+        """
+        async with self.lock:
+            return await self._publish(send)
+
+    async def _publish(self, send: Send) -> int:
         acks, self._pending_acks = self._pending_acks, []
         sent = 0
         for partition, state in list(self.partitions.items()):

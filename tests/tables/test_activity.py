@@ -166,7 +166,7 @@ def test_replayed_message_is_skipped_by_owner() -> None:
     assert store.last_usage_day == {"c1": TDAY}
     assert store.at_risk(TDAY) == 1  # c2 has no usage in 14 days
     # rebalance: the state is restored from the published snapshots
-    owner.forget()
+    asyncio.run(owner.forget())
     owner.apply(0, 6, [use(T, "replayed", customer="c2")])  # offset <= restored offset
     owner.apply(0, 4, [use(T, "older", customer="c2")])
     assert owner.partitions[0].offset == 6
