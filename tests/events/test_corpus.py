@@ -27,6 +27,7 @@ from events.codec import MAX_MESSAGE_BYTES, dead_letter, decode
 from events.schema import topic_of
 from tables.report import report
 from tables.store import Store
+from tests.events.templates import TEMPLATES as SHARED
 from tests.tables.helpers import ev, started
 
 TS = "2026-03-01T12:00:00Z"
@@ -36,41 +37,8 @@ DROP = object()  # a field value meaning "leave the field out"
 REJECTED = "saas_events_rejected_total"
 
 TEMPLATES: dict[str, dict[str, Any]] = {
-    "trial.started": {"customer_id": "c1", "subscription_id": "s1", "plan": "pro"},
-    "trial.ended": {"customer_id": "c1", "subscription_id": "s1"},
-    "subscription.started": {
-        "customer_id": "c1",
-        "subscription_id": "s1",
-        "plan": "pro",
-        "amount": 4900,
-        "currency": "USD",
-        "interval": "month",
-        "quantity": 2,
-    },
+    **SHARED,
     "subscription.changed": {"customer_id": "c1", "subscription_id": "s1", "amount": 5900},
-    "subscription.paused": {"customer_id": "c1", "subscription_id": "s1"},
-    "subscription.resumed": {"customer_id": "c1", "subscription_id": "s1"},
-    "subscription.canceled": {
-        "customer_id": "c1",
-        "subscription_id": "s1",
-        "reason": "payment_failed",
-    },
-    "payment.succeeded": {
-        "customer_id": "c1",
-        "amount": 4900,
-        "currency": "USD",
-        "invoice_id": "in1",
-    },
-    "payment.failed": {"customer_id": "c1", "amount": 4900, "currency": "USD"},
-    "payment.refunded": {"customer_id": "c1", "amount": 4900, "currency": "USD"},
-    "lead.created": {"lead_id": "l1", "channel": "ads"},
-    "spend": {"category": "marketing", "amount": 10_000, "currency": "USD"},
-    "cash.balance": {"amount": 10**9, "currency": "USD"},
-    "ticket.opened": {"customer_id": "c1"},
-    "nps.response": {"customer_id": "c1", "score": 9},
-    "fx.rate": {"currency": "EUR", "rate": 1.08},
-    "usage": {"user_id": "u1", "customer_id": "c1", "feature": "export"},
-    "visit": {"visitor_id": "v1"},
 }
 
 

@@ -1,0 +1,52 @@
+"""One valid event body per SPEC §2 type (without event_id/type/ts), shared by the
+corpus and the fuzzers; every optional field is present so mutations reach it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TEMPLATES: dict[str, dict[str, Any]] = {
+    "trial.started": {"customer_id": "c1", "subscription_id": "s1", "plan": "pro"},
+    "trial.ended": {"customer_id": "c1", "subscription_id": "s1"},
+    "subscription.started": {
+        "customer_id": "c1",
+        "subscription_id": "s1",
+        "plan": "pro",
+        "amount": 4900,
+        "currency": "USD",
+        "interval": "month",
+        "quantity": 2,
+    },
+    "subscription.changed": {
+        "customer_id": "c1",
+        "subscription_id": "s1",
+        "plan": "team",
+        "amount": 5900,
+        "currency": "USD",
+        "interval": "year",
+        "quantity": 3,
+    },
+    "subscription.paused": {"customer_id": "c1", "subscription_id": "s1"},
+    "subscription.resumed": {"customer_id": "c1", "subscription_id": "s1"},
+    "subscription.canceled": {
+        "customer_id": "c1",
+        "subscription_id": "s1",
+        "reason": "payment_failed",
+    },
+    "payment.succeeded": {
+        "customer_id": "c1",
+        "amount": 4900,
+        "currency": "USD",
+        "invoice_id": "in1",
+    },
+    "payment.failed": {"customer_id": "c1", "amount": 4900, "currency": "USD"},
+    "payment.refunded": {"customer_id": "c1", "amount": 4900, "currency": "USD"},
+    "lead.created": {"lead_id": "l1", "channel": "ads"},
+    "spend": {"category": "marketing", "amount": 10_000, "currency": "USD"},
+    "cash.balance": {"amount": 10**9, "currency": "USD"},
+    "ticket.opened": {"customer_id": "c1"},
+    "nps.response": {"customer_id": "c1", "score": 9},
+    "fx.rate": {"currency": "EUR", "rate": 1.08},
+    "usage": {"user_id": "u1", "customer_id": "c1", "feature": "export"},
+    "visit": {"visitor_id": "v1"},
+}
