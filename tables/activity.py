@@ -150,7 +150,7 @@ def snapshot_key(partition: int, day: int, dimension: str) -> str:
 
 
 def meta_key(partition: int) -> str:
-    return f"{partition}|-|{META}"
+    return snapshot_key(partition, -1, META)
 
 
 def parse_key(key: str) -> tuple[int, int, str]:

@@ -1,9 +1,28 @@
-"""One valid event body per SPEC §2 type (without event_id/type/ts), shared by the
-corpus and the fuzzers; every optional field is present so mutations reach it."""
+"""Shared by the corpus and the fuzzers: the rejection reasons of
+docs/definitions.md, and one valid event body per SPEC §2 type (without
+event_id/type/ts) with every optional field present so mutations reach it."""
 
 from __future__ import annotations
 
 from typing import Any
+
+# reasons `events.codec.decode` gives; the state rules are applied by `tables.store.Store`
+STATIC_REASONS = frozenset(
+    {
+        "invalid_json",
+        "not_an_object",
+        "empty_batch",
+        "missing_field",
+        "wrong_type",
+        "unknown_type",
+        "wrong_topic",
+        "invalid_ts",
+        "invalid_value",
+        "negative_amount",
+        "invalid_quantity",
+    }
+)
+STATE_REASONS = frozenset({"unknown_currency", "unknown_subscription"})
 
 TEMPLATES: dict[str, dict[str, Any]] = {
     "trial.started": {"customer_id": "c1", "subscription_id": "s1", "plan": "pro"},
