@@ -74,12 +74,15 @@ class Change:
     pinned: dict[str, Fraction] = field(default_factory=dict)
 
 
-def _pin(
-    sub: Subscription, event: t.Event, rate_for: RateFor, reporting: str, change: Change
-) -> None:
-    rate = rate_for(sub.currency, event.ts)
+def _rate(currency: str, event: t.Event, rate_for: RateFor) -> Fraction:
+    """The rate in effect at the event, looked up before anything is mutated."""
+    rate = rate_for(currency, event.ts)
     if rate is None:
         raise Rejected("unknown_currency")
+    return rate
+
+
+def _pin(sub: Subscription, rate: Fraction, reporting: str, change: Change) -> None:
     sub.rate = rate
     if sub.currency != reporting:
         change.pinned[sub.currency] = rate
@@ -102,10 +105,11 @@ def _known(customer: Customer, event: t.Event) -> Subscription:
 def _start(
     customer: Customer, e: t.SubscriptionStarted, rate_for: RateFor, rep: str, ch: Change
 ) -> None:
+    rate = _rate(e.currency, e, rate_for)
     sub = customer.subscriptions.get(e.subscription_id) or Subscription(plan=e.plan)
     sub.plan, sub.amount, sub.currency = e.plan, e.amount, e.currency
     sub.interval, sub.quantity = e.interval, e.quantity
-    _pin(sub, e, rate_for, rep, ch)
+    _pin(sub, rate, rep, ch)
     if sub.had_trial and not sub.converted:
         sub.converted = ch.converted = True
     sub.status = ACTIVE
@@ -115,16 +119,19 @@ def _start(
 def _change(
     sub: Subscription, e: t.SubscriptionChanged, rate_for: RateFor, rep: str, ch: Change
 ) -> None:
+    currency = e.currency or sub.currency
+    # no money moved, or a trial that has no currency yet: keep the pinned rate
+    repin = (e.amount is not None or e.currency is not None) and bool(currency)
+    rate = _rate(currency, e, rate_for) if repin else sub.rate
     sub.plan = e.plan if e.plan is not None else sub.plan
     sub.interval = e.interval if e.interval is not None else sub.interval
     sub.quantity = e.quantity if e.quantity is not None else sub.quantity
-    if (e.amount is None and e.currency is None) or not (e.currency or sub.currency):
-        sub.amount = e.amount if e.amount is not None else sub.amount
-        _reprice(sub, rep)  # no money moved, or a trial that has no currency yet
-        return
     sub.amount = e.amount if e.amount is not None else sub.amount
-    sub.currency = e.currency if e.currency is not None else sub.currency
-    _pin(sub, e, rate_for, rep, ch)
+    sub.currency = currency
+    if repin:
+        _pin(sub, rate, rep, ch)
+    else:
+        _reprice(sub, rep)
 
 
 def _transition(
@@ -160,14 +167,10 @@ def _lifecycle(sub: Subscription, event: t.Event, rate_for: RateFor, rep: str, c
 
 
 def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str) -> Change:
-    """Apply one subscription-topic event; on `Rejected` the customer is left unchanged."""
-    backup = {key: _copy(sub) for key, sub in customer.subscriptions.items()}
+    """Apply one subscription-topic event; on `Rejected` the customer is left unchanged
+    (every rule that can reject runs before the first mutation)."""
     change = Change(customer.mrr, 0, customer.plan_mrr(), {}, customer.had_mrr)
-    try:
-        _transition(customer, event, rate_for, reporting, change)
-    except Rejected:
-        customer.subscriptions = backup
-        raise
+    _transition(customer, event, rate_for, reporting, change)
     change.new_plans = customer.plan_mrr()
     change.new_mrr = customer.mrr = sum(change.new_plans.values(), start=0)
     customer.had_mrr = customer.had_mrr or change.new_mrr > 0
@@ -175,21 +178,6 @@ def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str)
     if len(customer.recent_ids) > RECENT_IDS_PER_CUSTOMER:
         del customer.recent_ids[next(iter(customer.recent_ids))]
     return change
-
-
-def _copy(sub: Subscription) -> Subscription:
-    return Subscription(
-        sub.plan,
-        sub.amount,
-        sub.currency,
-        sub.interval,
-        sub.quantity,
-        sub.rate,
-        sub.status,
-        sub.had_trial,
-        sub.converted,
-        sub.active_mrr,
-    )
 
 
 def movement_kind(old: Money, new: Money, had_mrr: bool) -> str | None:

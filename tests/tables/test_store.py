@@ -185,3 +185,14 @@ def test_window_edges_are_utc_days() -> None:
     assert sample(store, "saas_mrr_movement", kind="new", window="1d") == 20.0
     apply_all(store, ev("lead.created", 30, lead_id="l1"))
     assert sample(store, "saas_mrr_movement", kind="new", window="30d") == 20.0
+
+
+def test_rejected_change_leaves_the_subscription_untouched() -> None:
+    """unknown_currency is decided before any field of the subscription changes."""
+    store = Store()
+    apply_all(store, started("c1", "s1", 1000, plan="pro"))
+    bad = sub_event("changed", "c1", "s1", day=1, plan="team", amount=9000, currency="GBP")
+    assert apply_all(store, bad) == ["rejected"]
+    sub = store.customers["c1"].subscriptions["s1"]
+    assert (sub.plan, sub.amount, sub.currency) == ("pro", 1000, "USD")
+    assert sample(store, "saas_plan_mrr", plan="pro") == 10.0
