@@ -61,16 +61,7 @@ ALL_PHASES = (
     "scaling",
     "memory",
 )
-DEFAULT_PHASES = [
-    "raw",
-    "single",
-    "batched",
-    "subs",
-    "latency",
-    "latency_light",
-    "scaling",
-    "memory",
-]
+DEFAULT_PHASES = [p for p in ALL_PHASES if p != "latency_batched"]  # opt-in extra
 
 
 @dataclass
