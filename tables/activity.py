@@ -47,7 +47,7 @@ class PartitionActivity:
         self._new_activity: list[tuple[str, int]] = []
         self._dirty: set[tuple[int, str]] = set()
         self._expired: list[str] = []
-        self._new_ids: list[str] = []
+        self._new_ids: list[tuple[int, str]] = []  # (source offset, event_id)
         self._ids_seq = 0
         self._meta_dirty = False
 
@@ -60,7 +60,7 @@ class PartitionActivity:
             return
         self._recent.add(event.event_id)
         self.processed += 1
-        self._new_ids.append(event.event_id)
+        self._new_ids.append((offset, event.event_id))
         self.max_ts = event.ts if self.max_ts is None else max(self.max_ts, event.ts)
         if isinstance(event, t.Usage):
             self._count(event.day, USERS, event.user_id)
@@ -130,6 +130,7 @@ class PartitionActivity:
     def restore(cls, partition: int, parts: dict[str, bytes]) -> PartitionActivity:
         """Rebuild from the newest snapshots of this partition (`dimension key -> bytes`)."""
         state = cls(partition)
+        id_chunks = []
         for key, value in parts.items():
             _partition, day, dim = parse_key(key)
             if dim == META:
@@ -138,10 +139,16 @@ class PartitionActivity:
                 state.processed, state.duplicates = meta["processed"], meta["dup"]
                 state._ids_seq = meta.get("ids_seq", 0)
             elif dim.startswith(IDS):
-                for event_id in orjson.loads(value):
-                    state._recent.add(event_id)
+                id_chunks.append(value)
             else:
                 state.days.setdefault(day, {})[dim] = DistinctCounter.from_bytes(value)
+        # Snapshot keys land on different partitions of the topic, so after a crash
+        # an id chunk may be newer than the meta: ids past the restored offset are
+        # replayed and must not count as duplicates of themselves.
+        for chunk in id_chunks:
+            for offset, event_id in orjson.loads(chunk):
+                if offset <= state.offset:
+                    state._recent.add(event_id)
         return state
 
 

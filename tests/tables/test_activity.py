@@ -281,3 +281,28 @@ def test_cached_view_equals_a_fresh_view(rows: list[tuple[int, int, int, int]]) 
         fresh.ingest(key, value)
     asof = max(r[0] for r in rows) + 20513
     assert sorted(live.samples(asof)) == sorted(fresh.samples(asof))
+
+
+def test_restore_ignores_ids_newer_than_the_restored_offset() -> None:
+    """An id chunk that landed ahead of the meta (crash mid-publish) must not turn the
+    replay of its own messages into duplicates."""
+    from tables.activity import PartitionActivity, UsageView, meta_key
+
+    state, view = PartitionActivity(0), UsageView()
+    first = ev("usage", 0, user_id="u1", customer_id="c", feature="f")
+    state.apply(first, 0)
+    state.offset = 0
+    for key, value in state.drain()[0]:
+        view.ingest(key, value)
+    stale_meta = view.snapshots[meta_key(0)]
+    second = ev("usage", 0, user_id="u2", customer_id="c", feature="f")
+    state.apply(second, 1)
+    state.offset = 1
+    for key, value in state.drain()[0]:
+        view.ingest(key, value)
+    parts = {**view.partition_parts(0), meta_key(0): stale_meta}  # the new meta was lost
+    restored = PartitionActivity.restore(0, parts)
+    assert restored.offset == 0
+    restored.apply(second, 1)  # the replay of offset 1
+    restored.apply(first, 2)  # a real duplicate of offset 0
+    assert (restored.processed, restored.duplicates) == (2, 1)
