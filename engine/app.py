@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from mode import Service
 from prometheus_client.registry import CollectorRegistry
 
-from engine import kafka
+from engine import faust_tuning, kafka
 from engine.collector import KpiCollector
 from engine.http import MetricsServer
 from engine.reader import GlobalReader
@@ -157,7 +157,7 @@ def create_app(
     settings: Settings, loop: asyncio.AbstractEventLoop | None = None
 ) -> tuple[faust.App, Runtime]:
     """A Faust app with thin agents on the four input topics, plus its runtime."""
-    kafka.tune_faust_fetch()
+    faust_tuning.tune()
     app = faust.App(settings.group, loop=loop, **kafka.faust_options(settings))
     runtime = Runtime(settings, app, loop=loop)
     for suffix in schema.INPUT_TOPICS:

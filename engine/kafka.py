@@ -71,30 +71,3 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     elif "SSL" in settings.security_protocol:
         options["broker_credentials"] = _ssl_context(settings)
     return options
-
-
-FETCH_MAX_WAIT_MS = 50
-
-
-def tune_faust_fetch(wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
-    """Cap how long a fetch may wait on the broker (Faust hard-codes 1500 ms).
-
-    Tansu holds a waiting fetch for the whole wait even when data arrives, so
-    with 1500 ms every quiet partition adds up to 1.5 s of latency and workers
-    idle under backlog (bench/). Idempotent; patches Faust's consumer factory.
-    """
-    from faust.transport.drivers import aiokafka as driver
-
-    thread = driver.AIOKafkaConsumerThread
-    if getattr(thread, "_streamkpi_fetch_wait", None) == wait_ms:
-        return
-    create = getattr(thread, "_streamkpi_original_create", thread._create_worker_consumer)
-
-    def create_worker_consumer(self: Any, *args: Any, **kwargs: Any) -> Any:
-        consumer = create(self, *args, **kwargs)
-        consumer._fetch_max_wait_ms = wait_ms
-        return consumer
-
-    thread._streamkpi_original_create = create  # type: ignore[attr-defined]
-    thread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
-    thread._streamkpi_fetch_wait = wait_ms  # type: ignore[attr-defined]
