@@ -18,6 +18,7 @@ from tables.dedupe import IdsByDay, RecentIds
 from tables.fx import FxRates
 from tables.ledger import Ledger
 from tables.money import Money, convert, exponent
+from tables.recency import Recency
 
 DAY = 86400
 PAYMENT_KEYS = {
@@ -56,7 +57,7 @@ class Store:
         self.duplicates: dict[str, int] = {}
         self.asof: float | None = None
         self.cash: tuple[float, int, Money] | None = None
-        self.last_usage_day: dict[str, int] = {}
+        self.recency = Recency()
         self._business_ids = IdsByDay()
         self._input_keys = RecentIds(500_000)
         self._sequence = 0
@@ -83,6 +84,12 @@ class Store:
         """Count a duplicate input once per `key` (topic/partition/offset/index)."""
         return self._count_once(key, self.duplicates, topic)
 
+    def currency_of(self, customer_id: str, subscription_id: str) -> str | None:
+        """The currency a subscription is billed in, None if it is unknown here."""
+        customer = self.customers.get(customer_id)
+        sub = customer.subscriptions.get(subscription_id) if customer else None
+        return sub.currency if sub else None
+
     def knows_input(self, key: str) -> bool:
         """Whether the input at `key` was already applied here (empty key: unknown)."""
         return bool(key) and key in self._input_keys
@@ -100,8 +107,7 @@ class Store:
 
     def note_usage(self, customer_id: str, day: int) -> None:
         """A usage event of `customer_id` on `day` (max kept; idempotent)."""
-        if day > self.last_usage_day.get(customer_id, -(10**9)):
-            self.last_usage_day[customer_id] = day
+        self.recency.use(customer_id, day)
 
     def _rate_for(self, pinned: dict[str, Fraction] | None) -> subs.RateFor:
         if pinned is None:
@@ -129,7 +135,9 @@ class Store:
             if kind == "churn" and change.involuntary:
                 self._movement(event.day, "involuntary_churn", old)
         self.mrr += new - old
-        self.paying += (new > 0) - (old > 0)
+        if (new > 0) != (old > 0):
+            self.paying += 1 if new > 0 else -1
+            self.recency.set_paying(event.customer_id, new > 0)  # type: ignore[attr-defined]
         self.concentration.update(old, new)
         for plan in change.old_plans.keys() | change.new_plans.keys():
             before, after = change.old_plans.get(plan, 0), change.new_plans.get(plan, 0)
@@ -194,12 +202,4 @@ class Store:
     # -- reading ------------------------------------------------------------
     def at_risk(self, asof_day: int | None, days: int = 14) -> int:
         """Paying customers with no usage event in the `days`-day window ending at `asof_day`."""
-        if asof_day is None:
-            return sum(1 for c in self.customers.values() if c.mrr > 0)
-        first = asof_day - days + 1
-        last_seen = self.last_usage_day
-        return sum(
-            1
-            for cid, c in self.customers.items()
-            if c.mrr > 0 and last_seen.get(cid, -(10**9)) < first
-        )
+        return self.recency.idle(None if asof_day is None else asof_day - days + 1)

@@ -163,7 +163,7 @@ def test_replayed_message_is_skipped_by_owner() -> None:
     owner.apply(0, 5, [use(T, "a", customer="c1")])
     owner.apply(0, 6, [use(T, "b", customer="c1")])
     assert asyncio.run(owner.publish(send)) > 0
-    assert store.last_usage_day == {"c1": TDAY}
+    assert store.recency.last_day == {"c1": TDAY}
     assert store.at_risk(TDAY) == 1  # c2 has no usage in 14 days
     # rebalance: the state is restored from the published snapshots
     asyncio.run(owner.forget())
