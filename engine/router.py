@@ -3,8 +3,9 @@
 For every message of an owned partition: decode and validate (events/), apply
 to the local store (tables/), then write what the other workers need — the
 fact of an applied event, or the dead letter and rejection fact of a bad one.
-Usage events go to the partition's activity state instead (published as
-snapshots, see tables/activity.py).
+Facts go to the outbox (engine/outbox.py), which sends them in packs; dead
+letters are sent at once. Usage events go to the partition's activity state
+instead (published as snapshots, see tables/activity.py).
 """
 
 from __future__ import annotations
@@ -40,14 +41,25 @@ class Syncer(Protocol):
     async def sync(self, max_age: float = 0.0) -> None: ...
 
 
+class FactSink(Protocol):
+    def add(self, topic: str, partition: int, fact: bytes) -> None: ...
+
+
 class Router:
     def __init__(
-        self, prefix: str, store: Store, reader: Syncer, send: Send, usage: UsageSink
+        self,
+        prefix: str,
+        store: Store,
+        reader: Syncer,
+        send: Send,
+        facts: FactSink,
+        usage: UsageSink,
     ) -> None:
         self.prefix = prefix
         self.store = store
         self.reader = reader
         self.send = send
+        self.facts = facts
         self.usage = usage
         self._synced: set[tuple[str, int]] = set()
 
@@ -78,19 +90,22 @@ class Router:
         if outcome.status == "applied":
             self.store.remember_input(source)
             fact = encode_fact(event, suffix, outcome.pinned, source)
-            await self.send(self.prefix + schema.FACTS, message.key, fact)
+            self.facts.add(message.topic, message.partition, fact)
         elif outcome.status == "rejected":
             rejection = t.Rejection(outcome.reason, "", message.value or b"")
             await self._reject(rejection, suffix, message, index)
         elif self.store.count_duplicate(source, suffix):
             fact = orjson.dumps({"_dup": suffix, "_key": source})
-            await self.send(self.prefix + schema.FACTS, message.key, fact)
+            self.facts.add(message.topic, message.partition, fact)
 
     def _needs_fx(self, event: t.Event) -> bool:
+        """Whether applying `event` converts a foreign currency (then the newest
+        fx.rate must have been read first). A change without `currency` keeps
+        the subscription's."""
         currency = getattr(event, "currency", None)
-        if currency is None:
-            return isinstance(event, t.SubscriptionChanged) and event.amount is not None
-        return bool(currency != self.store.reporting)
+        if currency is None and isinstance(event, t.SubscriptionChanged):
+            currency = self.store.currency_of(event.customer_id, event.subscription_id)
+        return currency is not None and currency != self.store.reporting
 
     async def _reject(
         self, rejection: t.Rejection, suffix: str, message: Message, index: int
@@ -102,7 +117,7 @@ class Router:
         topic = self.prefix + suffix
         await self.send(self.prefix + schema.REJECTED, message.key, dead_letter(rejection, topic))
         fact = orjson.dumps({"_reject": rejection.reason, "_key": key})
-        await self.send(self.prefix + schema.FACTS, message.key, fact)
+        self.facts.add(message.topic, message.partition, fact)
 
 
 def _key(message: Message, index: int) -> str:
