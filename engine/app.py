@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any
 
 import faust
-import orjson
 from aiokafka.structs import ConsumerRecord
 from mode import Service
 from prometheus_client.registry import CollectorRegistry
@@ -23,6 +22,7 @@ from prometheus_client.registry import CollectorRegistry
 from engine import faust_tuning, kafka
 from engine.collector import KpiCollector
 from engine.http import MetricsServer
+from engine.outbox import Outbox, unpack
 from engine.reader import GlobalReader
 from engine.router import Router
 from engine.settings import Settings
@@ -60,7 +60,10 @@ class Runtime(Service):
         self.usage = UsageOwner(
             self.view, self.store, topic(schema.USAGE_STATE), topic(schema.FACTS)
         )
-        self.router = Router(settings.prefix, self.store, self.reader, self.send, self.usage)
+        self.outbox = Outbox(topic(schema.FACTS), self.send)
+        self.router = Router(
+            settings.prefix, self.store, self.reader, self.send, self.outbox, self.usage
+        )
         self._cached: tuple[float, list[Sample]] | None = None
         self.registry = CollectorRegistry()
         KpiCollector(self.samples, self.registry)
@@ -83,7 +86,10 @@ class Runtime(Service):
 
     # -- reader handlers (every worker, every partition) ---------------------
     def _on_fact(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        body = orjson.loads(record.value or b"{}")
+        for body in unpack(record.value or b"{}"):
+            self._apply_fact(body)
+
+    def _apply_fact(self, body: dict[str, Any]) -> None:
         if "_reject" in body:
             self.store.count_rejection(body["_key"], body["_reject"])
         elif "_dup" in body:
@@ -118,6 +124,7 @@ class Runtime(Service):
         await self.server.start()
         self.add_future(self.reader.run())
         self.add_future(self._publish_forever())
+        self.add_future(self._flush_forever())
         log.info("metrics at %s", self.server.url)
 
     async def on_stop(self) -> None:
@@ -129,16 +136,24 @@ class Runtime(Service):
             await asyncio.sleep(self.settings.publish_interval)
             await self.usage.publish(self.send)
 
+    async def _flush_forever(self) -> None:
+        while not self.should_stop:
+            await asyncio.sleep(self.settings.fact_interval)
+            await self.outbox.flush()
+
     async def on_revoked(self, *_args: Any, **_kwargs: Any) -> None:
         self.router.forget_assignment()
+        await self.outbox.revoke()
         await self.usage.forget()
         await self.app.producer.flush()  # what we sent lands before the partitions move
 
 
 def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:
     async def process(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        unacked = stream.noack()
+        async for event in unacked.events():
             await runtime.router.handle(suffix, event.message)
+            await runtime.outbox.settle(partial(unacked.ack, event))
 
     return process
 

@@ -20,6 +20,7 @@ class Settings:
     partitions: int = 4
     max_features: int = 50
     publish_interval: float = 0.25
+    fact_interval: float = 0.05
     report_interval: float = 0.2
     commit_interval: float = 0.5
     session_timeout: float = 10.0

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from engine.outbox import Outbox, unpack
 from engine.router import Router
 from engine.usage import UsageOwner
 from events.codec import decode
@@ -49,39 +50,55 @@ class NoWait:
         return None
 
 
-def router() -> tuple[Router, Store, list[tuple[str, bytes | None]]]:
-    store, sent = Store(), []
+class Routed:
+    """A router whose sends are recorded; `handle` flushes the outbox after each message."""
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> None:
-        sent.append((topic, value))
+    def __init__(self) -> None:
+        self.store = Store()
+        self.sent: list[tuple[str, bytes | None]] = []
+        self.outbox = Outbox("saas.facts", self.send)
+        owner = UsageOwner(UsageView(), self.store, "saas.usage-state", "saas.facts")
+        self.router = Router("saas.", self.store, NoWait(), self.send, self.outbox, owner)
 
-    owner = UsageOwner(UsageView(), store, "saas.usage-state", "saas.facts")
-    return Router("saas.", store, NoWait(), send, owner), store, sent
+    async def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.sent.append((topic, value))
+
+    def handle(self, suffix: str, message: Msg) -> None:
+        async def run() -> None:
+            await self.router.handle(suffix, message)
+            await self.outbox.flush()
+
+        asyncio.run(run())
+
+    def facts(self) -> list[dict[str, object]]:
+        return [f for t, v in self.sent if t == "saas.facts" for f in unpack(v or b"")]
 
 
 def test_redelivered_input_is_a_replay_not_a_duplicate() -> None:
-    r, store, sent = router()
+    r = Routed()
     for _ in range(2):  # the same offset twice: at-least-once re-delivery
-        asyncio.run(r.handle("payments", Msg("saas.payments", 0, 0, b"c1", PAYMENT)))
-    assert store.processed == {"payments": 1} and store.duplicates == {}
-    assert [t for t, _ in sent] == ["saas.facts"]
+        r.handle("payments", Msg("saas.payments", 0, 0, b"c1", PAYMENT))
+    assert r.store.processed == {"payments": 1} and r.store.duplicates == {}
+    assert [t for t, _ in r.sent] == ["saas.facts"]
+    assert [f["event_id"] for f in r.facts()] == ["p1"]
 
 
 def test_same_event_at_another_offset_is_a_duplicate() -> None:
-    r, store, sent = router()
-    asyncio.run(r.handle("payments", Msg("saas.payments", 0, 0, b"c1", PAYMENT)))
-    asyncio.run(r.handle("payments", Msg("saas.payments", 0, 1, b"c1", PAYMENT)))
-    assert store.duplicates == {"payments": 1}
-    assert orjson.loads(sent[-1][1] or b"{}")["_dup"] == "payments"
+    r = Routed()
+    r.handle("payments", Msg("saas.payments", 0, 0, b"c1", PAYMENT))
+    r.handle("payments", Msg("saas.payments", 0, 1, b"c1", PAYMENT))
+    assert r.store.duplicates == {"payments": 1}
+    assert r.facts()[-1]["_dup"] == "payments"
 
 
 def test_bad_input_goes_to_rejected_with_reason() -> None:
-    r, store, sent = router()
-    asyncio.run(r.handle("payments", Msg("saas.payments", 0, 5, None, b"{nope")))
-    topics = [t for t, _ in sent]
+    r = Routed()
+    r.handle("payments", Msg("saas.payments", 0, 5, None, b"{nope"))
+    topics = [t for t, _ in r.sent]
     assert topics == ["saas.rejected", "saas.facts"]
-    assert orjson.loads(sent[0][1] or b"{}")["reason"] == "invalid_json"
-    assert store.rejected == {"invalid_json": 1}
+    assert orjson.loads(r.sent[0][1] or b"{}")["reason"] == "invalid_json"
+    assert r.facts() == [{"_reject": "invalid_json", "_key": "saas.payments:0:5:0"}]
+    assert r.store.rejected == {"invalid_json": 1}
 
 
 def test_usage_dedupe_survives_a_restore() -> None:
