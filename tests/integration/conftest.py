@@ -113,6 +113,9 @@ def settle(worker: Worker, expected: dict[str, float], patience: float = 240.0) 
             return worker.scrape() or last
         time.sleep(0.5)
     got = {k: v for k, v in (last or {}).items() if k.startswith(COUNTERS)}
-    wrong = sorted(f"{k}: want {want.get(k)} got {got.get(k)}" for k in want.keys() | got.keys()
-                   if want.get(k) != got.get(k))
+    wrong = sorted(
+        f"{k}: want {want.get(k)} got {got.get(k)}"
+        for k in want.keys() | got.keys()
+        if want.get(k) != got.get(k)
+    )
     pytest.fail(f"metrics did not settle: {wrong}\n{worker.tail()}")
