@@ -395,11 +395,10 @@ class Bench:
     def memory(self) -> None:
         users = self.config.memory_users
         settings = self.fresh("mem")
-        h.log(f"memory: {users:,} distinct users, batched 100 per message")
+        customers = max(1, users // 10)
+        h.log(f"memory: {users:,} distinct users of {customers:,} customers, 100 per message")
         messages = w.batched(
-            w.usage_events(
-                users, customers=max(1, users // 20), seed=4, id_prefix="m", distinct_users=True
-            ),
+            w.usage_events(users, customers=customers, seed=4, id_prefix="m", distinct_users=True),
             size=100,
         )
         asyncio.run(
@@ -435,7 +434,6 @@ class Bench:
         finally:
             self.stop(worker)
         res = self.results
-        customers = max(1, users // 20)
         res.add("memory.idle_rss_mib", idle / 1024, "MiB", "worker started, no data yet")
         for count, kib in points:
             res.add(f"memory.rss_mib@{count:,.0f}_users", kib / 1024, "MiB", "VmRSS")
