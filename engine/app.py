@@ -101,7 +101,7 @@ class Runtime(Service):
             return  # this worker applied the input itself (read-your-writes)
         else:
             event, suffix, pinned, source = decode_fact(body)
-            self.store.apply(event, suffix, pinned)
+            self.store.apply(event, suffix, pinned, source.rsplit(":", 2)[0])
             if source:
                 self.store.remember_input(source)
 

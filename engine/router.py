@@ -85,7 +85,7 @@ class Router:
     async def _apply(self, event: t.Event, suffix: str, message: Message, index: int) -> None:
         if self._needs_fx(event):
             await self.reader.sync(max_age=0.2)
-        outcome = self.store.apply(event, suffix)
+        outcome = self.store.apply(event, suffix, None, f"{message.topic}:{message.partition}")
         source = _key(message, index)
         if outcome.status == "applied":
             self.store.remember_input(source)

@@ -2,7 +2,12 @@
 
 Two shapes, both documented in docs/definitions.md:
 - `IdsByDay`: every id whose event day is within `keep_days` of the newest day
-  seen. Older events cannot move a windowed metric, so forgetting them is safe.
+  seen *from the same source* (input partition). Older events cannot move a
+  windowed metric, so forgetting them is safe. The horizon is per source
+  because partitions move through event time at their own speed (a backlog is
+  read partition by partition): one partition far ahead must not make the
+  store forget the ids another one still needs, or the outcome would depend on
+  the interleaving. A duplicate is recognised across sources.
 - `RecentIds`: the last ~`capacity` ids, in two generations (the older is
   dropped when the newer fills up), for high-volume streams.
 """
@@ -14,28 +19,35 @@ class IdsByDay:
     def __init__(self, keep_days: int = 100) -> None:
         self.keep_days = keep_days
         self._day_of: dict[str, int] = {}
-        self._by_day: dict[int, list[str]] = {}
-        self._latest = -(10**9)
+        self._sources: dict[str, _Horizon] = {}
 
     def __contains__(self, event_id: str) -> bool:
         return event_id in self._day_of
 
-    def add(self, event_id: str, day: int) -> None:
-        if day <= self._latest - self.keep_days:
+    def add(self, event_id: str, day: int, source: str = "") -> None:
+        horizon = self._sources.get(source)
+        if horizon is None:
+            horizon = self._sources[source] = _Horizon()
+        if day <= horizon.latest - self.keep_days:
             return
         self._day_of[event_id] = day
-        self._by_day.setdefault(day, []).append(event_id)
-        if day > self._latest:
-            self._latest = day
-            self._expire()
-
-    def _expire(self) -> None:
-        for day in [d for d in self._by_day if d <= self._latest - self.keep_days]:
-            for event_id in self._by_day.pop(day):
-                self._day_of.pop(event_id, None)
+        horizon.by_day.setdefault(day, []).append(event_id)
+        if day > horizon.latest:
+            horizon.latest = day
+            for old in [d for d in horizon.by_day if d <= day - self.keep_days]:
+                for expired in horizon.by_day.pop(old):
+                    self._day_of.pop(expired, None)
 
     def __len__(self) -> int:
         return len(self._day_of)
+
+
+class _Horizon:
+    __slots__ = ("latest", "by_day")
+
+    def __init__(self) -> None:
+        self.latest = -(10**9)
+        self.by_day: dict[int, list[str]] = {}
 
 
 class RecentIds:

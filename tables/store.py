@@ -64,13 +64,18 @@ class Store:
 
     # -- applying ---------------------------------------------------------
     def apply(
-        self, event: t.Event, topic: str, pinned: dict[str, Fraction] | None = None
+        self,
+        event: t.Event,
+        topic: str,
+        pinned: dict[str, Fraction] | None = None,
+        source: str = "",
     ) -> Outcome:
-        """Apply one validated event that arrived on topic suffix `topic`."""
+        """Apply one validated event that arrived on topic suffix `topic` from input
+        partition `source` ("topic:partition"; the horizon of the id memory)."""
         if isinstance(event, subs.SUBSCRIPTION_TYPES):
             outcome = self._apply_subscription(event, pinned)
         else:
-            outcome = self._apply_business(event, pinned)
+            outcome = self._apply_business(event, pinned, source)
         if outcome.status == "applied":
             self.processed[topic] = self.processed.get(topic, 0) + 1
             self.asof = event.ts if self.asof is None else max(self.asof, event.ts)
@@ -158,7 +163,9 @@ class Store:
         self.ledger.add(day, f"n.{kind}")
         self.movement_totals[kind] = self.movement_totals.get(kind, 0) + amount
 
-    def _apply_business(self, event: t.Event, pinned: dict[str, Fraction] | None) -> Outcome:
+    def _apply_business(
+        self, event: t.Event, pinned: dict[str, Fraction] | None, source: str
+    ) -> Outcome:
         if isinstance(event, t.FxRate):
             added = self.fx.add(event.event_id, event.currency, event.ts, event.rate)
             return Outcome("applied" if added else "duplicate")
@@ -174,7 +181,7 @@ class Store:
             amount = convert(event.amount, currency, rate, self.reporting)  # type: ignore[attr-defined]
             if currency != self.reporting:
                 used[currency] = rate
-        self._business_ids.add(event.event_id, event.day)
+        self._business_ids.add(event.event_id, event.day, source)
         self._book(event, amount)
         return Outcome("applied", pinned=used)
 
