@@ -58,12 +58,13 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "broker_commit_interval": settings.commit_interval,
         "producer_linger_ms": 5,
         "stream_wait_empty": False,
-        # Faust pauses a partition when its stream buffer (4096) is 80 % full but
-        # still delivers the rest of the records it already polled; past 100 % each
-        # one takes a slow path (~0.1 ms and several tasks). Polling at most
-        # `max_poll_records` keeps the overshoot inside the last 20 %
-        # (docs/performance.md: +40 % single-event throughput).
-        "broker_max_poll_records": settings.max_poll_records,
+        # Faust pauses fetching a partition at 80 % of its stream buffer but still
+        # delivers what it already fetched (up to 1 MB per partition); past 100 %
+        # every message takes a slow path (a put task and Faust's four-task race).
+        # With Faust's 4096, 15 % of single-event messages took it and cost 40 %
+        # of the throughput (docs/performance.md). The price is memory: at most
+        # this many messages per input topic wait in the worker.
+        "stream_buffer_maxsize": settings.stream_buffer,
     }
 
     if settings.sasl_mechanism:

@@ -23,7 +23,7 @@ class Settings:
     fact_interval: float = 0.05
     report_interval: float = 0.2
     commit_interval: float = 0.5
-    max_poll_records: int = 200
+    stream_buffer: int = 16384
     session_timeout: float = 10.0
     connect_timeout: float = 60.0
     log_level: str = "warning"
