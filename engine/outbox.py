@@ -19,6 +19,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 Send = Callable[[str, bytes | None, bytes | None], Awaitable[Any]]
 Ack = Callable[[], Awaitable[Any]]
 
@@ -75,7 +77,5 @@ class Outbox:
 
 def unpack(value: bytes) -> list[Any]:
     """The facts in one facts message: a packed array, or a single object."""
-    import orjson
-
     body = orjson.loads(value)
     return body if isinstance(body, list) else [body]
