@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.workloads import Message
-from engine.broker import EmbeddedBroker, ensure_topics, free_port
+from engine.broker import EmbeddedBroker, ensure_topics, free_port, stop_process
 from engine.kafka import client_options
 from engine.settings import Settings, load
 
@@ -269,13 +269,7 @@ class Worker:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 20)
 
 
 @dataclass

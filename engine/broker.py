@@ -16,6 +16,18 @@ from engine.settings import Settings
 from events import schema
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Terminate `process` if it still runs; kill it after `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,13 +77,8 @@ class EmbeddedBroker:
         raise RuntimeError(f"embedded broker did not listen on {self.bootstrap} within {timeout}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process, 5)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

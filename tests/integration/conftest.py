@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.broker import EmbeddedBroker, free_port
+from engine.broker import EmbeddedBroker, free_port, stop_process
 from tests import reference
 
 _ids = itertools.count()
@@ -64,13 +64,7 @@ class Worker:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 20)
 
 
 @pytest.fixture
