@@ -30,6 +30,7 @@ _CUSTOMER_SUB: tuple[Field, ...] = (
     ("subscription_id", "id", True),
 )
 _MONEY: tuple[Field, ...] = (("amount", "amount", True), ("currency", "currency", True))
+_TICKET: tuple[Field, ...] = (("customer_id", "id", True), ("ticket_id", "id", True))
 
 
 class EventSpec:
@@ -69,7 +70,13 @@ SPECS: Final[dict[str, EventSpec]] = {
             ("currency", "currency", False),
             ("interval", "interval", False),
             ("quantity", "quantity", False),
+            ("cancel_at_period_end", "flag", False),
         ),
+    ),
+    "customer.updated": EventSpec(
+        t.CustomerUpdated,
+        SUBSCRIPTIONS,
+        (("customer_id", "id", True), ("country", "country", False), ("channel", "channel", False)),
     ),
     "subscription.paused": EventSpec(t.SubscriptionPaused, SUBSCRIPTIONS, _CUSTOMER_SUB),
     "subscription.resumed": EventSpec(t.SubscriptionResumed, SUBSCRIPTIONS, _CUSTOMER_SUB),
@@ -87,12 +94,22 @@ SPECS: Final[dict[str, EventSpec]] = {
     "lead.created": EventSpec(
         t.LeadCreated, BUSINESS, (("lead_id", "id", True), ("channel", "text", False))
     ),
-    "spend": EventSpec(t.Spend, BUSINESS, (("category", "category", True), *_MONEY)),
+    "spend": EventSpec(
+        t.Spend, BUSINESS, (("category", "category", True), *_MONEY, ("channel", "text", False))
+    ),
     "cash.balance": EventSpec(t.CashBalance, BUSINESS, _MONEY),
-    "ticket.opened": EventSpec(t.TicketOpened, BUSINESS, (("customer_id", "id", True),)),
+    "ticket.opened": EventSpec(
+        t.TicketOpened, BUSINESS, (("customer_id", "id", True), ("ticket_id", "id", False))
+    ),
+    "ticket.replied": EventSpec(t.TicketReplied, BUSINESS, _TICKET),
+    "ticket.resolved": EventSpec(t.TicketResolved, BUSINESS, _TICKET),
     "nps.response": EventSpec(
         t.NpsResponse, BUSINESS, (("customer_id", "id", True), ("score", "score", True))
     ),
+    "csat.response": EventSpec(
+        t.CsatResponse, BUSINESS, (("customer_id", "id", True), ("score", "csat", True))
+    ),
+    "signup": EventSpec(t.Signup, BUSINESS, (("user_id", "id", True), ("channel", "text", False))),
     "fx.rate": EventSpec(
         t.FxRate, BUSINESS, (("currency", "currency", True), ("rate", "rate", True))
     ),

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-SCHEMA_VERSION = 1
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -60,6 +58,16 @@ class SubscriptionChanged(Event):
     currency: str | None = None
     interval: str | None = None
     quantity: int | None = None
+    cancel_at_period_end: bool | None = None  # (v2) schedule (True) or withdraw (False)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerUpdated(Event):
+    """(v2) Sticky customer attributes: an absent field keeps its value."""
+
+    customer_id: str
+    country: str | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,7 @@ class Spend(Event):
     category: str
     amount: int
     currency: str
+    channel: str | None = None  # (v2) the acquisition channel the money went to
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,39 @@ class CashBalance(Event):
 @dataclass(frozen=True, slots=True)
 class TicketOpened(Event):
     customer_id: str
+    ticket_id: str | None = None  # (v2)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReplied(Event):
+    """(v2) A reply by the support team to an open ticket."""
+
+    customer_id: str
+    ticket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketResolved(Event):
+    """(v2) The resolution that closes an open ticket."""
+
+    customer_id: str
+    ticket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CsatResponse(Event):
+    """(v2) A customer-satisfaction score, 1..5."""
+
+    customer_id: str
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class Signup(Event):
+    """(v2) A product sign-up (free plan or trial account)."""
+
+    user_id: str
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,5 +200,5 @@ SUBSCRIPTION_EVENTS = (
     SubscriptionPaused,
     SubscriptionResumed,
     SubscriptionCanceled,
+    CustomerUpdated,
 )
-MONEY_EVENTS = (SubscriptionStarted, SubscriptionChanged, Payment, Spend, CashBalance)

@@ -22,6 +22,7 @@ Rule = Callable[[Any], bool]
 
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _MIN_TS = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
 _MAX_TS = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 _DAY = 86400
@@ -35,6 +36,10 @@ def _is_int(v: Any) -> bool:
 
 def _is_code(v: Any) -> bool:
     return _CURRENCY.fullmatch(v) is not None
+
+
+def _is_country(v: Any) -> bool:
+    return _COUNTRY.fullmatch(v) is not None
 
 
 def _is_number(v: Any) -> bool:
@@ -57,6 +62,10 @@ _KINDS: dict[str, tuple[Rule, tuple[tuple[str, Rule], ...]]] = {
         (("invalid_value", schema.CATEGORIES.__contains__),),
     ),
     "score": (_is_int, (("invalid_value", lambda v: 0 <= v <= 10),)),
+    "csat": (_is_int, (("invalid_value", lambda v: 1 <= v <= 5),)),
+    "flag": (lambda v: isinstance(v, bool), ()),
+    "country": (lambda v: isinstance(v, str), (("invalid_value", _is_country),)),
+    "channel": (lambda v: isinstance(v, str), (("invalid_value", lambda v: 1 <= len(v) <= 64),)),
     "rate": (_is_number, (("invalid_value", lambda v: math.isfinite(v) and 0 < v <= MAX_RATE),)),
 }
 _VALUE_ORDER = ("invalid_value", "negative_amount", "invalid_quantity")

@@ -22,7 +22,7 @@ STATIC_REASONS = frozenset(
         "invalid_quantity",
     }
 )
-STATE_REASONS = frozenset({"unknown_currency", "unknown_subscription"})
+STATE_REASONS = frozenset({"unknown_currency", "unknown_subscription", "unknown_ticket"})
 
 TEMPLATES: dict[str, dict[str, Any]] = {
     "trial.started": {"customer_id": "c1", "subscription_id": "s1", "plan": "pro"},
@@ -44,7 +44,9 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "currency": "USD",
         "interval": "year",
         "quantity": 3,
+        "cancel_at_period_end": True,
     },
+    "customer.updated": {"customer_id": "c1", "country": "DE", "channel": "partner"},
     "subscription.paused": {"customer_id": "c1", "subscription_id": "s1"},
     "subscription.resumed": {"customer_id": "c1", "subscription_id": "s1"},
     "subscription.canceled": {
@@ -61,9 +63,13 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "payment.failed": {"customer_id": "c1", "amount": 4900, "currency": "USD"},
     "payment.refunded": {"customer_id": "c1", "amount": 4900, "currency": "USD"},
     "lead.created": {"lead_id": "l1", "channel": "ads"},
-    "spend": {"category": "marketing", "amount": 10_000, "currency": "USD"},
+    "spend": {"category": "marketing", "amount": 10_000, "currency": "USD", "channel": "ads"},
     "cash.balance": {"amount": 10**9, "currency": "USD"},
-    "ticket.opened": {"customer_id": "c1"},
+    "ticket.opened": {"customer_id": "c1", "ticket_id": "t1"},
+    "ticket.replied": {"customer_id": "c1", "ticket_id": "t1"},
+    "ticket.resolved": {"customer_id": "c1", "ticket_id": "t1"},
+    "csat.response": {"customer_id": "c1", "score": 4},
+    "signup": {"user_id": "u1", "channel": "ads"},
     "nps.response": {"customer_id": "c1", "score": 9},
     "fx.rate": {"currency": "EUR", "rate": 1.08},
     "usage": {"user_id": "u1", "customer_id": "c1", "feature": "export"},

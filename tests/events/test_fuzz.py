@@ -44,6 +44,10 @@ _KIND_OK = {
     "interval": lambda v: v in {"day", "week", "month", "quarter", "year"},
     "category": lambda v: v in {"sales", "marketing", "cogs", "opex"},
     "score": lambda v: type(v) is int and 0 <= v <= 10,
+    "csat": lambda v: type(v) is int and 1 <= v <= 5,
+    "flag": lambda v: type(v) is bool,
+    "country": lambda v: type(v) is str and len(v) == 2 and all("A" <= c <= "Z" for c in v),
+    "channel": lambda v: type(v) is str and 1 <= len(v) <= 64,
     "rate": lambda v: type(v) is Fraction and v > 0,
 }
 # The JSON type a field of each kind must have, and values of other JSON types.
@@ -56,6 +60,10 @@ _JSON_TYPE_OK = {
     "amount": lambda v: type(v) is int,
     "quantity": lambda v: type(v) is int,
     "score": lambda v: type(v) is int,
+    "csat": lambda v: type(v) is int,
+    "flag": lambda v: type(v) is bool,
+    "country": lambda v: isinstance(v, str),
+    "channel": lambda v: isinstance(v, str),
     "rate": lambda v: type(v) in (int, float),
 }
 
