@@ -6,6 +6,11 @@ from ../shared/SPEC.md and docs/definitions.md alone: it imports nothing from
 `events/`, `tables/` or `engine/`, keeps every raw event it applies, recomputes
 each KPI from those lists at the end, and does all arithmetic with `int` and
 `Fraction` until the final `float`. It is meant to be obviously right, not fast.
+
+SPEC v2 (customer attributes and segments, cohorts, committed MRR, tickets,
+CSAT, signups, burn multiple, the plan cap) is covered the same way. Where
+SPEC leaves room, the reading taken here is written next to the code as
+"Reading:"; docs/definitions.md is meant to say the same.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ TOPIC_OF_TYPE = {
     "subscription.paused": "subscriptions",
     "subscription.resumed": "subscriptions",
     "subscription.canceled": "subscriptions",
+    "customer.updated": "subscriptions",
     "payment.succeeded": "payments",
     "payment.failed": "payments",
     "payment.refunded": "payments",
@@ -44,7 +50,11 @@ TOPIC_OF_TYPE = {
     "spend": "business",
     "cash.balance": "business",
     "ticket.opened": "business",
+    "ticket.replied": "business",
+    "ticket.resolved": "business",
     "nps.response": "business",
+    "csat.response": "business",
+    "signup": "business",
     "fx.rate": "business",
 }
 
@@ -56,6 +66,7 @@ PLAN_TERMS = {
     "currency": "currency",
     "interval": "interval",
     "quantity": "quantity",
+    "cancel_at_period_end": "flag",
 }
 MONEY = {"amount": "amount", "currency": "currency"}
 # type -> (required fields, optional fields)
@@ -76,10 +87,15 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "usage": ({"user_id": "id", "customer_id": "id", "feature": "feature"}, {}),
     "visit": ({"visitor_id": "id"}, {}),
     "lead.created": ({"lead_id": "id"}, {"channel": "text"}),
-    "spend": ({"category": "category", **MONEY}, {}),
+    "spend": ({"category": "category", **MONEY}, {"channel": "text"}),
     "cash.balance": (MONEY, {}),
-    "ticket.opened": ({"customer_id": "id"}, {}),
+    "ticket.opened": ({"customer_id": "id"}, {"ticket_id": "id"}),
+    "ticket.replied": ({"customer_id": "id", "ticket_id": "id"}, {}),
+    "ticket.resolved": ({"customer_id": "id", "ticket_id": "id"}, {}),
     "nps.response": ({"customer_id": "id", "score": "score"}, {}),
+    "csat.response": ({"customer_id": "id", "score": "csat"}, {}),
+    "signup": ({"user_id": "id"}, {"channel": "text"}),
+    "customer.updated": ({"customer_id": "id"}, {"country": "country", "channel": "channel"}),
     "fx.rate": ({"currency": "currency", "rate": "rate"}, {}),
 }
 COMMON = ("event_id", "type", "ts")
@@ -91,6 +107,8 @@ NEEDS_SUBSCRIPTION = {
 }
 INTERVALS = {"day", "week", "month", "quarter", "year"}
 CATEGORIES = {"sales", "marketing", "cogs", "opex"}
+MAX_AMOUNT = 10**15  # docs/definitions.md: a larger amount is invalid_value
+MAX_RATE = 10**9  # docs/definitions.md: a larger fx rate is invalid_value
 MONTHLY = {
     "day": Fraction(365, 12),
     "week": Fraction(52, 12),
@@ -103,6 +121,7 @@ EXPONENT_0 = {
     "PYG", "RWF", "KMF", "GNF", "DJF", "BIF", "VUV", "XPF",
 }  # fmt: skip
 EXPONENT_3 = {"BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD"}
+SIGN = {"new": 1, "expansion": 1, "reactivation": 1, "contraction": -1, "churn": -1}
 KINDS = ("new", "expansion", "contraction", "churn", "reactivation", "involuntary_churn")
 MOVEMENT_WINDOWS = ("1d", "7d", "30d", "90d")
 ACTIVITY_WINDOWS = ("1d", "7d", "30d")
@@ -211,15 +230,23 @@ def day_of(ts: Fraction) -> int:
     return math.floor(ts / SECONDS_PER_DAY)
 
 
+def month_of(ts: Fraction) -> int:
+    """UTC month of epoch seconds `ts` as year × 12 + (month − 1)."""
+    utc = date.fromordinal(date(1970, 1, 1).toordinal() + day_of(ts))
+    return utc.year * 12 + utc.month - 1
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _type_ok(kind: str, value: Any) -> bool:
-    if kind in ("amount", "quantity", "score"):
+    if kind in ("amount", "quantity", "score", "csat"):
         return _is_int(value)
     if kind == "rate":
         return _is_int(value) or isinstance(value, float)
+    if kind == "flag":
+        return isinstance(value, bool)  # 0/1 and "true" are wrong_type (BOARD)
     return isinstance(value, str)
 
 
@@ -231,7 +258,11 @@ def _value_reason(kind: str, value: Any) -> str | None:
         or (kind == "interval" and value not in INTERVALS)
         or (kind == "category" and value not in CATEGORIES)
         or (kind == "score" and not 0 <= value <= 10)
-        or (kind == "rate" and value <= 0)
+        or (kind == "csat" and not 1 <= value <= 5)
+        or (kind == "rate" and not 0 < value <= MAX_RATE)
+        or (kind == "amount" and value > MAX_AMOUNT)
+        or (kind == "country" and re.fullmatch(r"[A-Z]{2}", value) is None)
+        or (kind == "channel" and not 1 <= len(value) <= 64)
     )
     if invalid:
         return "invalid_value"
@@ -243,21 +274,27 @@ def _value_reason(kind: str, value: Any) -> str | None:
 
 
 def validate(obj: dict[str, Any], topic: str) -> str | None:
-    """Static checks of SPEC §2.5 in the definitions' order; None if all pass."""
-    kind = obj.get("type")
-    required, optional = SCHEMA.get(kind, ({}, {})) if isinstance(kind, str) else ({}, {})
-    if any(obj.get(name) is None for name in (*COMMON, *required)):
+    """Static checks of SPEC §2.5 in the definitions' order; None if all pass.
+
+    docs/definitions.md: common fields (missing, then type), unknown_type,
+    wrong_topic, the type's own fields (missing, then type), invalid_ts, values.
+    """
+    if any(obj.get(name) is None for name in COMMON):
         return "missing_field"
-    # An optional field that is null counts as absent.
-    fields = {n: k for n, k in {**required, **optional}.items() if obj.get(n) is not None}
     if not all(isinstance(obj[name], str) for name in COMMON):
         return "wrong_type"
-    if not all(_type_ok(k, obj[n]) for n, k in fields.items()):
-        return "wrong_type"
+    kind = obj["type"]
     if kind not in TOPIC_OF_TYPE:
         return "unknown_type"
     if TOPIC_OF_TYPE[kind] != topic:
         return "wrong_topic"
+    required, optional = SCHEMA[kind]
+    if any(obj.get(name) is None for name in required):
+        return "missing_field"
+    # An optional field that is null counts as absent.
+    fields = {n: k for n, k in {**required, **optional}.items() if obj.get(n) is not None}
+    if not all(_type_ok(k, obj[n]) for n, k in fields.items()):
+        return "wrong_type"
     if parse_ts(obj["ts"]) is None:
         return "invalid_ts"
     if not 1 <= len(obj["event_id"]) <= 128:
@@ -281,6 +318,7 @@ class Subscription:
     interval: str | None = None
     rate: Fraction | None = None  # pinned fx rate (reporting per major unit)
     paused: bool = False
+    scheduled: bool = False  # v2: cancel_at_period_end true and not cleared
 
     def mrr(self) -> Fraction:
         """Monthly recurring revenue in major units of the reporting currency."""
@@ -290,6 +328,28 @@ class Subscription:
         assert self.interval is not None and self.rate is not None
         major = Fraction(self.amount, 10 ** exponent(self.currency))
         return major * self.rate * MONTHLY[self.interval]
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One MRR movement (SPEC §3), with what v2 segments and cohorts need."""
+
+    ts: Fraction
+    kind: str
+    amount: Fraction
+    customer: str
+
+    @property
+    def day(self) -> int:
+        return day_of(self.ts)
+
+
+@dataclass
+class Ticket:
+    """An open ticket (v2): its first open time and whether it was answered."""
+
+    opened: Fraction
+    replied: bool = False
 
 
 class Book:
@@ -309,16 +369,23 @@ class Book:
         self.trialed: set[tuple[str, str]] = set()
         self.started: set[tuple[str, str]] = set()
         self.cash: tuple[Fraction, int, Fraction] | None = None  # (ts, seq, amount)
+        # v2 customer attributes: dimension -> customer -> value (sticky).
+        self.attributes: dict[str, dict[str, str]] = {"country": {}, "channel": {}}
+        self.open_tickets: dict[tuple[str, str], Ticket] = {}  # never forgotten here
         # Windowed facts, each with the UTC day number of its event's ts first.
-        self.movements: list[tuple[int, str, Fraction]] = []  # (day, kind, amount)
+        self.movements: list[Movement] = []
         self.trial_starts: list[int] = []
         self.conversions: list[int] = []
         self.trial_ends: list[int] = []
         self.revenue: list[tuple[int, Fraction]] = []  # (day, +succeeded / -refunded)
-        self.spend: list[tuple[int, str, Fraction]] = []  # (day, category, amount)
+        self.spend: list[tuple[int, str, Fraction, str | None]] = []  # (day, cat, amount, chan)
         self.leads: list[int] = []
-        self.tickets: list[int] = []
+        self.tickets: list[int] = []  # every applied ticket.opened
+        self.resolutions: list[tuple[int, Fraction]] = []  # (day, seconds open, >= 0)
+        self.first_replies: list[tuple[int, Fraction]] = []  # (day, seconds to reply, >= 0)
         self.nps: list[tuple[int, int]] = []  # (day, score)
+        self.csat: list[tuple[int, int]] = []  # (day, score)
+        self.signups: list[int] = []
         self.usage: list[tuple[int, str, str, str]] = []  # (day, user, customer, feature)
         self.visits: list[tuple[int, str]] = []  # (day, visitor)
 
@@ -361,7 +428,7 @@ class Book:
     def state_reason(self, obj: dict[str, Any], ts: Fraction) -> str | None:
         kind = obj["type"]
         sub = None
-        if TOPIC_OF_TYPE[kind] == "subscriptions":
+        if "subscription_id" in SCHEMA[kind][0]:
             sub = self.subs.get(obj["customer_id"], {}).get(obj["subscription_id"])
         required, optional = SCHEMA[kind]
         money = kind != "fx.rate" and "currency" in {**required, **optional}
@@ -372,17 +439,25 @@ class Book:
             return "unknown_currency"
         if kind in NEEDS_SUBSCRIPTION and sub is None:
             return "unknown_subscription"
+        ticket = (obj.get("customer_id"), obj.get("ticket_id"))
+        if kind in ("ticket.replied", "ticket.resolved") and ticket not in self.open_tickets:
+            return "unknown_ticket"
         return None
 
     def apply(self, e: dict[str, Any], ts: Fraction) -> None:
         kind, day = e["type"], day_of(ts)
-        if TOPIC_OF_TYPE[kind] == "subscriptions":
+        if kind == "customer.updated":
+            for dimension, values in self.attributes.items():
+                if e.get(dimension) is not None:  # absent keeps the value (sticky)
+                    values[e["customer_id"]] = e[dimension]
+        elif TOPIC_OF_TYPE[kind] == "subscriptions":
             self.apply_subscription(e, ts)
         elif kind in ("payment.succeeded", "payment.refunded"):
             sign = 1 if kind == "payment.succeeded" else -1
             self.revenue.append((day, sign * self.convert(e["amount"], e["currency"], ts)))
         elif kind == "spend":
-            self.spend.append((day, e["category"], self.convert(e["amount"], e["currency"], ts)))
+            amount = self.convert(e["amount"], e["currency"], ts)
+            self.spend.append((day, e["category"], amount, e.get("channel")))
         elif kind == "cash.balance":
             balance = (ts, self.seq, self.convert(e["amount"], e["currency"], ts))
             self.cash = balance if self.cash is None else max(self.cash, balance)
@@ -390,14 +465,40 @@ class Book:
             self.fx[e["currency"]].append((ts, self.seq, Fraction(e["rate"])))
         elif kind == "lead.created":
             self.leads.append(day)
-        elif kind == "ticket.opened":
-            self.tickets.append(day)
+        elif kind.startswith("ticket."):
+            self.apply_ticket(e, ts)
         elif kind == "nps.response":
             self.nps.append((day, e["score"]))
+        elif kind == "csat.response":
+            self.csat.append((day, e["score"]))
+        elif kind == "signup":
+            self.signups.append(day)
         elif kind == "usage":
             self.usage.append((day, e["user_id"], e["customer_id"], e["feature"]))
         elif kind == "visit":
             self.visits.append((day, e["visitor_id"]))
+
+    def apply_ticket(self, e: dict[str, Any], ts: Fraction) -> None:
+        """SPEC §2.3 (v2). Reading: a ticket.opened without ticket_id is counted
+        but can never be replied to; one whose ticket is already open is counted
+        and keeps the first open time (first in log order) and its reply state;
+        a resolution closes the ticket, and an opening after that starts a new
+        ticket with the same id (new open time, its first reply counts again)."""
+        kind, day = e["type"], day_of(ts)
+        key = (e["customer_id"], e.get("ticket_id"))
+        if kind == "ticket.opened":
+            self.tickets.append(day)
+            if key[1] is not None and key not in self.open_tickets:
+                self.open_tickets[key] = Ticket(opened=ts)
+            return
+        ticket = self.open_tickets[key]  # state_reason rejected unknown_ticket
+        waited = max(ts - ticket.opened, Fraction(0))  # a negative duration counts as 0
+        if kind == "ticket.resolved":
+            self.resolutions.append((day, waited))
+            del self.open_tickets[key]
+        elif not ticket.replied:  # only the first reply counts
+            ticket.replied = True
+            self.first_replies.append((day, waited))
 
     # -- subscriptions
 
@@ -417,10 +518,10 @@ class Book:
             kind = "churn"
         else:
             kind = "expansion" if new > old else "contraction"
-        self.movements.append((day_of(ts), kind, abs(new - old)))
+        self.movements.append(Movement(ts, kind, abs(new - old), customer))
         involuntary = e["type"] == "subscription.canceled" and e.get("reason") == "payment_failed"
         if kind == "churn" and involuntary:
-            self.movements.append((day_of(ts), "involuntary_churn", abs(new - old)))
+            self.movements.append(Movement(ts, "involuntary_churn", abs(new - old), customer))
         if new > 0:
             self.had_mrr.add(customer)
 
@@ -428,6 +529,8 @@ class Book:
         kind, key = e["type"], (e["customer_id"], e["subscription_id"])
         sub = self.subs[key[0]].get(key[1])
         if kind == "trial.started":
+            # Reading: a trial.started does not clear a cancellation schedule
+            # (SPEC names only subscription.canceled and subscription.started).
             if sub is None:
                 self.subs[key[0]][key[1]] = Subscription(status="trial", plan=e["plan"])
             else:
@@ -438,6 +541,7 @@ class Book:
             if key in self.trialed and key not in self.started:
                 self.conversions.append(day_of(ts))
             self.started.add(key)
+            # A new Subscription: also clears a cancellation schedule (SPEC §2.1 v2).
             self.subs[key[0]][key[1]] = Subscription(
                 status="active",
                 plan=e["plan"],
@@ -463,12 +567,14 @@ class Book:
             repin = e.get("amount") is not None or e.get("currency") is not None
             if repin and sub.currency is not None:
                 sub.rate = self.rate(sub.currency, ts)
+            if e.get("cancel_at_period_end") is not None:
+                sub.scheduled = e["cancel_at_period_end"]  # true schedules, false withdraws
         elif kind == "subscription.paused":
             sub.paused = True
         elif kind == "subscription.resumed":
             sub.paused = False
         elif kind == "subscription.canceled":
-            sub.status, sub.paused = "canceled", False
+            sub.status, sub.paused, sub.scheduled = "canceled", False, False
 
 
 # ---------------------------------------------------------------- results
@@ -497,9 +603,11 @@ def sample_key(name: str, **labels: str) -> str:
 class Results:
     """Recomputes every SPEC §4 series from a Book."""
 
-    def __init__(self, book: Book, max_features: int) -> None:
+    def __init__(self, book: Book, max_features: int, max_plans: int, max_segments: int) -> None:
         self.book = book
         self.max_features = max_features
+        self.max_plans = max_plans
+        self.max_segments = max_segments
         self.out: dict[str, Fraction | int] = {}
         self.customer_mrr = {c: book.customer_mrr(c) for c in book.subs}
         self.paying = {c: m for c, m in self.customer_mrr.items() if m > 0}
@@ -518,8 +626,20 @@ class Results:
 
     def moved(self, kind: str, days: int) -> tuple[int, Fraction]:
         """(count, amount) of movements of `kind` in the window."""
-        found = [a for d, k, a in self.book.movements if k == kind and self.in_window(d, days)]
+        found = [
+            m.amount for m in self.book.movements if m.kind == kind and self.in_window(m.day, days)
+        ]
         return len(found), sum(found, Fraction(0))
+
+    def window_moves(self, customers: set[str]) -> tuple[Counter[str], dict[str, Fraction]]:
+        """(count, amount) per kind of the 30-day movements of `customers`."""
+        counts: Counter[str] = Counter()
+        sums: dict[str, Fraction] = defaultdict(Fraction)
+        for m in self.book.movements:
+            if m.customer in customers and self.in_window(m.day, 30):
+                counts[m.kind] += 1
+                sums[m.kind] += m.amount
+        return counts, sums
 
     def all(self) -> dict[str, float]:
         self.mrr_series()
@@ -528,6 +648,11 @@ class Results:
         self.money_series()
         self.activity_series()
         self.customer_series()
+        self.committed_series()
+        for dimension in self.book.attributes:
+            self.segment_series(dimension)
+        self.cohort_series()
+        self.support_series()
         self.counter_series()
         return {k: _to_float(v) for k, v in self.out.items()}
 
@@ -544,13 +669,21 @@ class Results:
                 if sub.mrr() > 0:
                     plan_mrr[sub.plan] += sub.mrr()
                     plan_customers[sub.plan].add(customer)
-        for plan, mrr in plan_mrr.items():
-            self.put("saas_plan_mrr", mrr, plan=plan)
-            self.put("saas_plan_customers", len(plan_customers[plan]), plan=plan)
+        # SPEC §4 v2: the top max_plans plans by MRR (ties by name), the rest under "other".
+        # Reading: plan="other" customers is the sum of the merged plans' counts ("summed").
+        ranked = sorted(plan_mrr, key=lambda p: (-plan_mrr[p], p))
+        groups = {p: [p] for p in ranked[: self.max_plans]}
+        if ranked[self.max_plans :]:
+            groups["other"] = groups.get("other", []) + ranked[self.max_plans :]
+        for label, plans in groups.items():
+            mrr = sum((plan_mrr[p] for p in plans), Fraction(0))
+            self.put("saas_plan_mrr", mrr, plan=label)
+            customers = sum(len(plan_customers[p]) for p in plans)
+            self.put("saas_plan_customers", customers, plan=label)
 
     def movement_series(self) -> None:
         for kind in KINDS:
-            total = sum((a for _, k, a in self.book.movements if k == kind), Fraction(0))
+            total = sum((m.amount for m in self.book.movements if m.kind == kind), Fraction(0))
             self.put("saas_mrr_movement_total", total, kind=kind)
             for window in MOVEMENT_WINDOWS:
                 self.put(
@@ -582,7 +715,7 @@ class Results:
     def money_series(self) -> None:
         book, w = self.book, {"window": "30d"}
         revenue = sum((a for d, a in book.revenue if self.in_window(d, 30)), Fraction(0))
-        spend = [(c, a) for d, c, a in book.spend if self.in_window(d, 30)]
+        spend = [(c, a) for d, c, a, _ in book.spend if self.in_window(d, 30)]
         cogs = sum((a for c, a in spend if c == "cogs"), Fraction(0))
         acquisition = sum((a for c, a in spend if c in ("sales", "marketing")), Fraction(0))
         burn = sum((a for _, a in spend), Fraction(0)) - revenue
@@ -594,6 +727,9 @@ class Results:
             self.put("saas_gross_margin", margin, **w)
         if burn > 0 and book.cash is not None:
             self.put("saas_runway_months", book.cash[2] / burn, **w)
+        net_new = self.net_new_mrr()
+        if burn > 0 and net_new > 0:
+            self.put("saas_burn_multiple", burn / (12 * net_new), **w)
         churn_rate = self.out.get(sample_key("saas_customer_churn_rate", **w))
         ltv = cac = None
         if self.arpa is not None and churn_rate:
@@ -607,6 +743,11 @@ class Results:
             self.put("saas_ltv_cac_ratio", ltv / cac, **w)
         if cac is not None and self.arpa is not None and self.arpa * margin != 0:
             self.put("saas_cac_payback_months", cac / (self.arpa * margin), **w)
+
+    def net_new_mrr(self) -> Fraction:
+        """M_new + M_reactivation + M_expansion − M_contraction − M_churn over 30 d."""
+        sign = {"new": 1, "reactivation": 1, "expansion": 1, "contraction": -1, "churn": -1}
+        return sum((s * self.moved(k, 30)[1] for k, s in sign.items()), Fraction(0))
 
     def users_by_feature(self) -> dict[str, dict[str, set[str]]]:
         """window -> feature -> distinct user_ids with a usage event in it."""
@@ -670,6 +811,135 @@ class Results:
             net = sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)
             self.put("saas_nps", Fraction(100 * net, len(scores)), window="90d")
 
+    # -- v2
+
+    def committed_series(self) -> None:
+        """Committed MRR = MRR − MRR of scheduled subscriptions; pending = those with MRR > 0."""
+        subs = [s for subs in self.book.subs.values() for s in subs.values()]
+        scheduled = [s.mrr() for s in subs if s.scheduled and s.mrr() > 0]
+        self.put("saas_committed_mrr", self.mrr - sum(scheduled, Fraction(0)))
+        self.put("saas_pending_cancellations", len(scheduled))
+
+    def segment_series(self, dimension: str) -> None:
+        """SPEC §3.1/§4 v2 segments of one dimension, capped, the rest merged as "other".
+
+        Reading: a cap of N keeps N named segments plus "other" (the union of the
+        merged segments' customers). Segments are ranked by MRR now, descending,
+        ties by name; "unknown" is a segment like any other. A channel or country
+        literally named "other" joins the merged group when there is one.
+        """
+        book, values = self.book, self.book.attributes[dimension]
+        customers = set(book.subs) | set(values) | {m.customer for m in book.movements}
+        members: dict[str, set[str]] = defaultdict(set)
+        for customer in customers:
+            members[values.get(customer, "unknown")].add(customer)
+        moved = {m.customer for m in book.movements if self.in_window(m.day, 30)}
+        live = {s: cs for s, cs in members.items() if cs & (set(self.paying) | moved)}
+        mrr = {
+            s: sum((self.paying.get(c, Fraction(0)) for c in cs), Fraction(0))
+            for s, cs in live.items()
+        }
+        ranked = sorted(live, key=lambda s: (-mrr[s], s))
+        groups = {s: {s} for s in ranked[: self.max_segments]}
+        if ranked[self.max_segments :]:
+            groups["other"] = groups.get("other", set()) | set(ranked[self.max_segments :])
+        for label, names in groups.items():
+            self.segment_figures(dimension, label, names, set().union(*(live[n] for n in names)))
+
+    def segment_figures(
+        self, dimension: str, label: str, names: set[str], customers: set[str]
+    ) -> None:
+        """The version 1 formulas restricted to `customers` (now in the segment)."""
+        labels = {"dimension": dimension, "segment": label}
+        counts, sums = self.window_moves(customers)
+        mrr = sum((self.paying.get(c, Fraction(0)) for c in customers), Fraction(0))
+        paying = len(customers & set(self.paying))
+        self.put("saas_segment_mrr", mrr, **labels)
+        self.put("saas_segment_paying_customers", paying, **labels)
+        self.put("saas_segment_new_customers", counts["new"], window="30d", **labels)
+        net = sums["new"] + sums["reactivation"] + sums["expansion"]
+        net -= sums["contraction"] + sums["churn"]
+        mrr_start = mrr - net
+        c_start = paying - (counts["new"] + counts["reactivation"] - counts["churn"])
+        if c_start != 0:
+            rate = Fraction(counts["churn"], c_start)
+            self.put("saas_segment_customer_churn_rate", rate, window="30d", **labels)
+        if mrr_start != 0:
+            kept = mrr_start - sums["churn"] - sums["contraction"] + sums["expansion"]
+            self.put("saas_segment_nrr", kept / mrr_start, window="30d", **labels)
+        if dimension == "channel" and label != "unknown" and counts["new"]:
+            # For "other": the spend carrying any merged channel's name.
+            spend = sum(
+                (
+                    a
+                    for d, category, a, channel in self.book.spend
+                    if self.in_window(d, 30)
+                    and category in ("sales", "marketing")
+                    and channel in names
+                ),
+                Fraction(0),
+            )
+            self.put("saas_segment_cac", spend / counts["new"], window="30d", **labels)
+
+    def cohort_series(self) -> None:
+        """SPEC §3.1 v2 cohorts: months month(T)−11 … month(T) with ≥ 1 customer."""
+        book = self.book
+        if book.asof is None:
+            return
+        now = month_of(book.asof)
+        cohort = {m.customer: month_of(m.ts) for m in book.movements if m.kind == "new"}
+        history: dict[str, list[tuple[int, Fraction]]] = defaultdict(list)
+        for m in book.movements:
+            if m.kind in SIGN:  # involuntary_churn is a subset of churn, not a movement kind
+                history[m.customer].append((month_of(m.ts), SIGN[m.kind] * m.amount))
+
+        def end_mrr(customer: str, month: int) -> Fraction:
+            """Signed sum of the customer's movements with ts in `month` or earlier."""
+            return sum((a for mo, a in history[customer] if mo <= month), Fraction(0))
+
+        for first in range(now - 11, now + 1):
+            members = sorted(c for c, m in cohort.items() if m == first)
+            if not members:
+                continue
+            label = {"cohort": f"{first // 12:04d}-{first % 12 + 1:02d}"}
+            self.put("saas_cohort_customers", len(members), **label)
+            base = sum((end_mrr(c, first) for c in members), Fraction(0))
+            for age in range(now - first + 1):
+                ends = [end_mrr(c, first + age) for c in members]
+                logo = Fraction(sum(e > 0 for e in ends), len(members))
+                self.put("saas_cohort_logo_retention", logo, age=str(age), **label)
+                if base != 0:
+                    kept = sum(ends, Fraction(0)) / base
+                    self.put("saas_cohort_mrr_retention", kept, age=str(age), **label)
+
+    def support_series(self) -> None:
+        """SPEC §3.1 v2 support, CSAT, signups (30-day window)."""
+        book, w = self.book, {"window": "30d"}
+        opened = sum(self.in_window(d, 30) for d in book.tickets)
+        resolved = [s for d, s in book.resolutions if self.in_window(d, 30)]
+        replies = [s for d, s in book.first_replies if self.in_window(d, 30)]
+        self.put("saas_tickets_opened", opened, **w)
+        self.put("saas_tickets_resolved", len(resolved), **w)
+        if opened:
+            self.put("saas_ticket_resolution_rate", Fraction(len(resolved), opened), **w)
+        hour = 3600
+        if resolved:
+            mean = sum(resolved, Fraction(0)) / len(resolved) / hour
+            self.put("saas_ticket_resolution_hours", mean, **w)
+        if replies:
+            mean = sum(replies, Fraction(0)) / len(replies) / hour
+            self.put("saas_ticket_first_response_hours", mean, **w)
+        scores = [s for d, s in book.csat if self.in_window(d, 30)]
+        if scores:
+            self.put("saas_csat", Fraction(100 * sum(s >= 4 for s in scores), len(scores)), **w)
+        # Reading: signups = signup events in W (not distinct user_ids); the rate is a
+        # plain ratio (not a percentage) over the unique visitors of the 30-day window.
+        signups = sum(self.in_window(d, 30) for d in book.signups)
+        self.put("saas_signups", signups, **w)
+        visitors = len({v for d, v in book.visits if self.in_window(d, 30)})
+        if visitors:
+            self.put("saas_visitor_signup_rate", Fraction(signups, visitors), **w)
+
     def counter_series(self) -> None:
         book = self.book
         for topic, n in book.processed.items():
@@ -687,6 +957,8 @@ def compute(
     *,
     currency: str = "USD",
     max_features: int = 50,
+    max_plans: int = 50,
+    max_segments: int = 20,
     prefix: str = "saas.",
 ) -> dict[str, float]:
     """Every Prometheus sample the engine must export after reading `lines`."""
@@ -707,7 +979,7 @@ def compute(
                 book.handle(element, suffix, prefix + suffix)
             else:
                 book.rejected["not_an_object"] += 1
-    return Results(book, max_features).all()
+    return Results(book, max_features, max_plans, max_segments).all()
 
 
 # ---------------------------------------------------------------- comparing

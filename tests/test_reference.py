@@ -592,9 +592,13 @@ def test_empty_input_exports_zeros_only() -> None:
         "saas_unique_visitors",
         "saas_trials_started",
         "saas_leads",
+        "saas_tickets_opened",
+        "saas_tickets_resolved",
+        "saas_signups",
     ):
         expected[w30(name)] = 0.0
     expected["saas_at_risk_customers"] = 0.0
+    expected["saas_committed_mrr"] = expected["saas_pending_cancellations"] = 0.0
     assert compute([]) == expected
     assert compute([b"", b"\n"]) == expected
 
