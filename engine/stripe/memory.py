@@ -1,0 +1,114 @@
+"""What the Stripe connector remembers between Stripe events, and where it keeps it.
+
+The mapping (engine.stripe.mapping) is pure: it reads a `Memory` and returns the
+updates to make. The memory holds, per subscription, the last applied snapshot
+state (with its Stripe event's `created` and id), per customer the last applied
+customer event, per charge the amount already refunded, and the ids of applied
+invoice events. It lives in a compacted Kafka topic (`<prefix>stripe-state`)
+keyed by memory key with JSON values, so the webhook receiver and `stripe
+import` share it and it survives a restart. Updates are saved only after the
+derived events were acknowledged by Kafka: a crash in between re-derives the
+same event ids, which the engine counts once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+STATE_TOPIC_SUFFIX = "stripe-state"
+
+
+class Memory:
+    """A plain key -> JSON value map; `None` as a value deletes the key."""
+
+    def __init__(self, entries: dict[str, Any] | None = None) -> None:
+        self._entries: dict[str, Any] = dict(entries or {})
+
+    def get(self, key: str) -> Any | None:
+        return self._entries.get(key)
+
+    def commit(self, updates: dict[str, Any]) -> None:
+        for key, value in updates.items():
+            if value is None:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = value
+
+    def entries(self) -> Iterator[tuple[str, Any]]:
+        return iter(list(self._entries.items()))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def ensure_state_topic(client_options: dict[str, Any], topic: str) -> None:
+    """Create the compacted memory topic if it is missing (idempotent)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(**client_options)
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            spec = NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([spec])
+    finally:
+        await admin.close()
+
+
+async def load_memory(client_options: dict[str, Any], topic: str) -> Memory:
+    """Read the whole compacted topic (created when missing) into a Memory.
+
+    Reads every partition from the beginning up to the end offsets taken at the
+    start; a later record of a key replaces an earlier one, a tombstone deletes it.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    await ensure_state_topic(client_options, topic)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options)
+    await consumer.start()
+    memory = Memory()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            partitions = [TopicPartition(topic, 0)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    _apply_record(memory, record.key, record.value)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return memory
+
+
+def _apply_record(memory: Memory, key: bytes | None, value: bytes | None) -> None:
+    if key is None:
+        return
+    try:
+        decoded = None if value is None else orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return  # not ours: a foreign record never stops the connector
+    memory.commit({key.decode("utf-8", "replace"): decoded})
+
+
+async def save_updates(producer: Any, topic: str, updates: dict[str, Any]) -> None:
+    """Produce each update keyed by its memory key and wait until Kafka acknowledged all."""
+    futures = [
+        await producer.send(topic, None if value is None else orjson.dumps(value), key=key.encode())
+        for key, value in updates.items()
+    ]
+    for future in futures:
+        await future
