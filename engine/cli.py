@@ -120,7 +120,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from engine.simulator import SimConfig, write_history
+    from engine.simulation import SimConfig, write_history
 
     if args.customers < 1 or args.days < 1:
         raise UsageError("--customers and --days must be at least 1")

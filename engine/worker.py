@@ -81,7 +81,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         tune_gc()
         services: list[Service] = [runtime]
         if args.simulate:
-            from engine.live import LiveSimulation, live_config
+            from engine.simulation.live import LiveSimulation, live_config
 
             config = live_config(args.customers, args.days, args.seed, settings.currency)
             services.append(LiveSimulation(settings, config, loop=loop))
@@ -97,7 +97,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     """`simulate --live`: a pure producer of a live simulated business."""
-    from engine.live import LiveSimulation, live_config
+    from engine.simulation.live import LiveSimulation, live_config
 
     if not settings.bootstrap:
         raise ValueError("simulate --live needs --bootstrap HOST:PORT")

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.simulator import SimConfig, Simulator, write_history
+from engine.simulation import SimConfig, Simulator, write_history
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SMALL = SimConfig(customers=40, days=30, seed=7)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from engine.simulator import SimConfig, write_history
+from engine.simulation import SimConfig, write_history
 from tests import reference
 from tests.integration.conftest import settle
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from engine.simworld import BILLING_MIX, World
+from engine.simulation.world import BILLING_MIX, World
 
 Event = dict[str, Any]
 Item = tuple[bool, list[tuple[datetime, Event]]]  # (is a batch, its events with their times)

@@ -21,7 +21,7 @@ from mode import Service
 from engine import kafka
 from engine.ingest import route
 from engine.settings import Settings
-from engine.simulator import SimConfig, Simulator
+from engine.simulation.simulator import SimConfig, Simulator
 
 log = logging.getLogger("streamkpi.live")
 
