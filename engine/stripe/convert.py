@@ -1,0 +1,184 @@
+"""`stripe convert` and `stripe import`: a file of Stripe events -> SPEC §2 events.
+
+Input: JSON lines of Stripe event objects, or Events API list pages
+(`{"object": "list", "data": [...]}`, newest first as the API lists them),
+several per file, one per line or pretty-printed one after another. Every
+Stripe event of the file is translated in (`created`, id) order against one
+`Memory`: a fresh one for `convert`, the webhook's compacted `stripe-state`
+topic for `import`, so that an import replayed over webhook deliveries counts
+once. Unreadable input is counted as rejected, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from engine.stripe.mapping import OUTCOMES, REJECTED, Translation, translate
+from engine.stripe.memory import Memory
+from events import schema
+
+CHUNK = 2000  # Stripe events whose memory updates are saved together, after their acks
+
+
+@dataclass
+class Tally:
+    """Outcomes of one run and the first few rejection reasons (for the summary line)."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    derived: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, translation: Translation) -> None:
+        self.outcomes[translation.outcome] += 1
+        self.derived += len(translation.events)
+        if translation.outcome == REJECTED:
+            self.reasons[translation.reason] += 1
+
+    def summary(self) -> str:
+        total = sum(self.outcomes.values())
+        parts = ", ".join(f"{k} {self.outcomes[k]}" for k in OUTCOMES)
+        line = f"{total} Stripe events -> {self.derived} events ({parts})"
+        if self.reasons:
+            reason, count = self.reasons.most_common(1)[0]
+            line += f"; most rejected: {reason} ({count})"
+        return line
+
+
+def read_stripe_events(path: Path) -> list[Any]:
+    """Every Stripe event object of the file, in (`created`, id) order.
+
+    Anything that is not a Stripe event (an unreadable line, a foreign object)
+    is kept in the list, sorted first, and rejected by `translate` with its reason.
+    """
+    data = path.read_bytes()
+    found = list(_flatten(_documents(data)))
+    return sorted(found, key=_order_key)
+
+
+def _documents(data: bytes) -> Iterator[Any]:
+    """JSON lines; or, when the file's first line is not a JSON value by itself,
+    a sequence of (pretty-printed) JSON documents one after another."""
+    lines = [line for line in data.splitlines() if line.strip()]
+    if not lines:
+        return
+    try:
+        orjson.loads(lines[0])
+    except orjson.JSONDecodeError:
+        yield from _concatenated(data.decode("utf-8", "replace"))
+        return
+    for line in lines:
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError:
+            yield None  # rejected by translate as "not a Stripe event object"
+
+
+def _concatenated(text: str) -> Iterator[Any]:
+    decoder = json.JSONDecoder()
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON lines nor JSON documents: {exc}") from None
+        yield value
+
+
+def _flatten(documents: Iterable[Any]) -> Iterator[Any]:
+    """Pages (`{"object": "list", "data": [...]}`) and arrays give their elements."""
+    for doc in documents:
+        if isinstance(doc, list):
+            yield from doc
+        elif (
+            isinstance(doc, dict)
+            and isinstance(doc.get("data"), list)
+            and (doc.get("object") in (None, "list"))
+        ):
+            yield from doc["data"]
+        else:
+            yield doc
+
+
+def _order_key(event: Any) -> tuple[int, str]:
+    if not isinstance(event, dict):
+        return (-1, "")
+    created, event_id = event.get("created"), event.get("id")
+    if not isinstance(created, int) or isinstance(created, bool):
+        return (-1, "")
+    return (created, event_id if isinstance(event_id, str) else "")
+
+
+def translations(events: Iterable[Any], memory: Memory) -> Iterator[Translation]:
+    """Translate in order, committing each event's updates before the next one."""
+    for event in events:
+        result = translate(event, memory)
+        memory.commit(result.updates)
+        yield result
+
+
+def route(event: dict[str, Any]) -> tuple[str, bytes]:
+    """Topic suffix and key of a derived event (SPEC §1: keyed by customer_id)."""
+    suffix = schema.topic_of(event["type"]) or schema.SUBSCRIPTIONS
+    return suffix, str(event["customer_id"]).encode()
+
+
+def convert(events: list[Any], out: IO[bytes], progress: bool = True) -> Tally:
+    """Write the SPEC §2 history of `events` (already ordered) as JSON lines."""
+    from tqdm import tqdm
+
+    tally = Tally()
+    with tqdm(total=len(events), unit="evt", disable=not progress, file=sys.stderr) as bar:
+        for n, result in enumerate(translations(events, Memory()), 1):
+            tally.add(result)
+            for derived in result.events:
+                out.write(orjson.dumps(derived) + b"\n")
+            if n % 1000 == 0:
+                bar.update(1000)
+        bar.update(len(events) % 1000)
+    return tally
+
+
+async def produce(
+    events: list[Any],
+    memory: Memory,
+    producer: Any,
+    topic: Any,
+    state_topic: str,
+    progress: bool = True,
+) -> Tally:
+    """Produce the derived events of `events` to their topics; after each chunk's
+    acks, save its memory updates to `state_topic` (the webhook's order)."""
+    from tqdm import tqdm
+
+    from engine.stripe.memory import save_updates
+
+    tally = Tally()
+    pending: dict[str, Any] = {}
+    sent: list[Any] = []
+    with tqdm(total=len(events), unit="evt", disable=not progress, file=sys.stderr) as bar:
+        for n, result in enumerate(translations(events, memory), 1):
+            tally.add(result)
+            for derived in result.events:
+                suffix, key = route(derived)
+                sent.append(await producer.send(topic(suffix), orjson.dumps(derived), key=key))
+            pending.update(result.updates)
+            if n % CHUNK == 0 or n == len(events):
+                for future in sent:
+                    await future
+                sent.clear()
+                await save_updates(producer, state_topic, pending)
+                pending.clear()
+                bar.update(n - bar.n)
+    return tally
