@@ -781,3 +781,357 @@ def test_diff() -> None:
         "extra saas_d = 4.0",
     ]
     assert diff(expected, expected) == []
+
+
+# ---------------------------------------------------------------- SPEC v2
+
+
+def mar(day: int, hour: int = 0) -> str:
+    return f"2026-03-{day:02d}T{hour:02d}:00:00Z"
+
+
+def seg(name: str, dimension: str, segment: str, window: bool = False) -> str:
+    extra = ',window="30d"' if window else ""
+    return f'{name}{{dimension="{dimension}",segment="{segment}"{extra}}}'
+
+
+def updated(customer: str, ts: str, **attributes: Any) -> dict[str, Any]:
+    return ev("customer.updated", ts, customer_id=customer, **attributes)
+
+
+def cohort(name: str, month: str, age: int | None = None) -> str:
+    if age is None:
+        return f'{name}{{cohort="{month}"}}'
+    return f'{name}{{age="{age}",cohort="{month}"}}'
+
+
+V2_BASE = {"customer_id": "c", "ticket_id": "t"}
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (ev("customer.updated", JAN1), "missing_field"),
+        (ev("customer.updated", JAN1, customer_id="c", country=49), "wrong_type"),
+        (ev("customer.updated", JAN1, customer_id="c", channel=["ads"]), "wrong_type"),
+        (ev("customer.updated", JAN1, customer_id="c", country="de"), "invalid_value"),
+        (ev("customer.updated", JAN1, customer_id="c", country="DEU"), "invalid_value"),
+        (ev("customer.updated", JAN1, customer_id="c", country=""), "invalid_value"),
+        (ev("customer.updated", JAN1, customer_id="c", channel=""), "invalid_value"),
+        (ev("customer.updated", JAN1, customer_id="c", channel="x" * 65), "invalid_value"),
+        (ev("customer.updated", JAN1, customer_id=""), "invalid_value"),
+        (sub_event("subscription.changed", "c", JAN1, cancel_at_period_end=1), "wrong_type"),
+        (sub_event("subscription.changed", "c", JAN1, cancel_at_period_end="true"), "wrong_type"),
+        (ev("ticket.replied", JAN1, customer_id="c"), "missing_field"),
+        (ev("ticket.resolved", JAN1, ticket_id="t"), "missing_field"),
+        (ev("ticket.replied", JAN1, customer_id="c", ticket_id=7), "wrong_type"),
+        (ev("ticket.opened", JAN1, customer_id="c", ticket_id=""), "invalid_value"),
+        (ev("ticket.opened", JAN1, customer_id="c", ticket_id=["t"]), "wrong_type"),
+        (ev("ticket.replied", JAN1, **V2_BASE), "unknown_ticket"),
+        (ev("ticket.resolved", JAN1, **V2_BASE), "unknown_ticket"),
+        (ev("csat.response", JAN1, customer_id="c", score=0), "invalid_value"),
+        (ev("csat.response", JAN1, customer_id="c", score=6), "invalid_value"),
+        (ev("csat.response", JAN1, customer_id="c", score=4.0), "wrong_type"),
+        (ev("csat.response", JAN1, customer_id="c"), "missing_field"),
+        (ev("signup", JAN1), "missing_field"),
+        (ev("signup", JAN1, user_id="u", channel=5), "wrong_type"),
+        (ev("spend", JAN1, category="sales", amount=1, currency="USD", channel=5), "wrong_type"),
+    ],
+)
+def test_v2_rejection_reasons(event: dict[str, Any], reason: str) -> None:
+    out = run(event)
+    assert out[f'saas_events_rejected_total{{reason="{reason}"}}'] == 1
+    assert not [k for k in out if k.startswith("saas_events_processed_total")]
+
+
+def test_v2_valid_events_and_their_topics() -> None:
+    out = run(
+        updated("c", JAN1, country="DE", channel="x" * 64),
+        updated("c", JAN1, country=None, channel=None),  # null = absent
+        start("c", 1000, JAN1),
+        sub_event("subscription.changed", "c", JAN1, cancel_at_period_end=False),
+        sub_event("subscription.changed", "c", JAN1, cancel_at_period_end=None),
+        ev("ticket.opened", JAN1, customer_id="c"),
+        ev("csat.response", JAN1, customer_id="c", score=1),
+        ev("signup", JAN1, user_id="u", channel=""),  # no length rule on signup channel
+        ev("spend", JAN1, category="sales", amount=1, currency="USD", channel=""),
+    )
+    assert out['saas_events_processed_total{topic="saas.subscriptions"}'] == 5
+    assert out['saas_events_processed_total{topic="saas.business"}'] == 4
+    assert not [k for k in out if k.startswith("saas_events_rejected_total")]
+    assert out[seg("saas_segment_mrr", "country", "DE")] == 10.0
+
+
+def test_unknown_ticket_is_checked_after_the_duplicate_check() -> None:
+    opened = ev("ticket.opened", JAN1, **V2_BASE)
+    resolved = ev("ticket.resolved", FEB1, **V2_BASE)
+    out = run(opened, resolved, resolved, {**resolved, "event_id": "again"})
+    assert out['saas_events_duplicate_total{topic="saas.business"}'] == 1
+    assert out['saas_events_rejected_total{reason="unknown_ticket"}'] == 1  # already resolved
+    assert out[w30("saas_tickets_resolved")] == 1
+
+
+def test_cohort_triangle() -> None:
+    out = run(
+        start("f", 1000, "2025-03-31T23:59:59Z"),  # month(T) - 12: not exported
+        start("e", 1000, "2025-04-30T23:00:00Z"),  # month(T) - 11
+        start("h", 10000, "2025-12-05T00:00:00Z"),
+        sub_event("subscription.canceled", "h", "2025-12-06T00:00:00Z"),
+        start("h", 10000, FEB1),  # a reactivation: h stays in cohort 2025-12
+        start("a", 10000, "2026-01-10T00:00:00Z"),
+        start("b", 10000, "2026-01-20T00:00:00Z"),
+        sub_event("subscription.changed", "a", "2026-02-05T00:00:00Z", amount=15000),
+        sub_event("subscription.canceled", "a", mar(3)),
+        start("c", 20000, "2026-02-10T00:00:00Z"),
+        sub_event("subscription.changed", "c", "2026-02-20T00:00:00Z", amount=10000),
+        start("d", 5000, mar(1)),
+        ev("visit", mar(15), visitor_id="v"),  # T = 2026-03-15
+    )
+    sizes = {k: v for k, v in out.items() if k.startswith("saas_cohort_customers")}
+    assert sizes == {
+        cohort("saas_cohort_customers", m): 1.0
+        for m in ("2025-04", "2025-12", "2026-02", "2026-03")
+    } | {cohort("saas_cohort_customers", "2026-01"): 2.0}
+    logo = {a: out[cohort("saas_cohort_logo_retention", "2026-01", a)] for a in range(3)}
+    mrr = {a: out[cohort("saas_cohort_mrr_retention", "2026-01", a)] for a in range(3)}
+    assert logo == {0: 1.0, 1: 1.0, 2: 0.5}
+    assert mrr == {0: 1.0, 1: 1.25, 2: 0.5}  # (100+100), (150+100), (0+100) over 200
+    assert out[cohort("saas_cohort_mrr_retention", "2026-02", 1)] == 1.0  # 200-100 at end of Feb
+    assert out[cohort("saas_cohort_logo_retention", "2026-03", 0)] == 1.0
+    assert cohort("saas_cohort_logo_retention", "2026-03", 1) not in out
+    # h churned inside its first month: logo 0 then 1 after the reactivation, no MRR base
+    assert [out[cohort("saas_cohort_logo_retention", "2025-12", a)] for a in range(4)] == [
+        0.0,
+        0.0,
+        1.0,
+        1.0,
+    ]
+    assert not [k for k in out if k.startswith("saas_cohort_mrr_retention") and "2025-12" in k]
+    assert out[cohort("saas_cohort_logo_retention", "2025-04", 11)] == 1.0
+    assert cohort("saas_cohort_logo_retention", "2025-04", 12) not in out
+    assert len([k for k in out if k.startswith("saas_cohort_logo_retention")]) == 12 + 4 + 3 + 2 + 1
+
+
+def test_customer_changing_country_takes_its_history_along() -> None:
+    out = run(
+        updated("x", JAN1, country="DE"),
+        updated("z", JAN1, country="DE"),
+        updated("y", JAN1, country="FR"),
+        start("y", 20000, JAN1),
+        start("z", 8000, JAN1),
+        start("x", 10000, mar(10)),
+        sub_event("subscription.changed", "y", mar(12), amount=25000),
+        sub_event("subscription.canceled", "z", mar(15)),
+        updated("x", mar(20), country="FR"),
+        updated("x", mar(25), channel="ads"),  # country stays FR (sticky)
+        ev("spend", mar(20), category="sales", amount=3000, currency="USD", channel="ads"),
+        ev("spend", mar(20), category="marketing", amount=2000, currency="USD", channel="ads"),
+        ev("spend", mar(20), category="cogs", amount=500, currency="USD", channel="ads"),
+        ev("spend", mar(20), category="sales", amount=10000, currency="USD", channel="seo"),
+        ev("visit", mar(31), visitor_id="v"),
+    )
+    assert out[seg("saas_segment_mrr", "country", "FR")] == 350.0
+    assert out[seg("saas_segment_paying_customers", "country", "FR")] == 2
+    assert out[seg("saas_segment_new_customers", "country", "FR", True)] == 1
+    # C_start = 2 - (1 new + 0 - 0) = 1; MRR_start = 350 - (100 + 50) = 200
+    assert out[seg("saas_segment_customer_churn_rate", "country", "FR", True)] == 0.0
+    assert out[seg("saas_segment_nrr", "country", "FR", True)] == 1.25
+    # DE keeps only z, which churned in the window: C_start 1, MRR_start 80
+    assert out[seg("saas_segment_mrr", "country", "DE")] == 0.0
+    assert out[seg("saas_segment_new_customers", "country", "DE", True)] == 0
+    assert out[seg("saas_segment_customer_churn_rate", "country", "DE", True)] == 1.0
+    assert out[seg("saas_segment_nrr", "country", "DE", True)] == 0.0
+    # channel: x in ads (C_start 0, MRR_start 0: no ratios), y and z unknown
+    assert out[seg("saas_segment_mrr", "channel", "ads")] == 100.0
+    assert seg("saas_segment_customer_churn_rate", "channel", "ads", True) not in out
+    assert seg("saas_segment_nrr", "channel", "ads", True) not in out
+    assert out[seg("saas_segment_cac", "channel", "ads", True)] == 50.0  # sales + marketing / 1
+    assert out[seg("saas_segment_mrr", "channel", "unknown")] == 250.0
+    assert out[seg("saas_segment_customer_churn_rate", "channel", "unknown", True)] == 0.5
+    assert out[seg("saas_segment_nrr", "channel", "unknown", True)] == pytest.approx(250 / 280)
+    assert seg("saas_segment_cac", "channel", "unknown", True) not in out
+    assert not [k for k in out if 'segment="seo"' in k]
+    for dimension in ("country", "channel"):  # segments sum to the totals
+        mrr = sum(
+            v for k, v in out.items() if k.startswith(f'saas_segment_mrr{{dimension="{dimension}"')
+        )
+        assert mrr == out["saas_mrr"]
+
+
+def test_segment_cap_merges_the_rest_into_other() -> None:
+    out = run(
+        *[updated(c, JAN1, channel=c) for c in ("ads", "blog", "cold", "direct", "events")],
+        start("ads", 30000, mar(2)),
+        start("blog", 20000, mar(2)),
+        start("cold", 20000, mar(2)),  # ties with blog, loses by name
+        start("direct", 1000, mar(2)),
+        sub_event("subscription.canceled", "direct", mar(3)),  # MRR 0, but moved in W
+        sub_event("trial.started", "events", mar(3), plan="pro"),  # no MRR, no movement
+        *[
+            ev("spend", mar(4), category=cat, amount=amount, currency="USD", channel=channel)
+            for cat, amount, channel in [
+                ("sales", 6000, "ads"),
+                ("marketing", 4000, "blog"),
+                ("sales", 1000, "cold"),
+                ("marketing", 500, "direct"),
+                ("sales", 100000, "events"),  # not a segment: counted nowhere
+                ("sales", 700, None),
+            ]
+        ],
+        max_segments=2,
+    )
+    segments = {k.split('segment="')[1].split('"')[0] for k in out if 'dimension="channel"' in k}
+    assert segments == {"ads", "blog", "other"}
+    assert out[seg("saas_segment_mrr", "channel", "other")] == 200.0
+    assert out[seg("saas_segment_paying_customers", "channel", "other")] == 1
+    assert out[seg("saas_segment_new_customers", "channel", "other", True)] == 2
+    # C_start(other) = 1 paying - (2 new - 1 churn) = 0: no churn rate
+    assert seg("saas_segment_customer_churn_rate", "channel", "other", True) not in out
+    assert out[seg("saas_segment_cac", "channel", "ads", True)] == 60.0
+    assert out[seg("saas_segment_cac", "channel", "blog", True)] == 40.0
+    assert out[seg("saas_segment_cac", "channel", "other", True)] == 7.5  # (10 + 5) / 2
+    assert out[seg("saas_segment_mrr", "country", "unknown")] == 700.0
+
+
+def test_default_segment_cap_is_twenty_named_plus_other() -> None:
+    out = run(
+        *[updated(f"c{i:02d}", JAN1, country=f"A{chr(65 + i)}") for i in range(22)],
+        *[start(f"c{i:02d}", 1000 + i, JAN1) for i in range(22)],
+    )
+    names = {
+        k.split('segment="')[1].split('"')[0]
+        for k in out
+        if k.startswith('saas_segment_mrr{dimension="country"')
+    }
+    assert len(names) == 21 and "other" in names and "AA" not in names and "AB" not in names
+    assert out[seg("saas_segment_mrr", "country", "other")] == pytest.approx(20.01)
+
+
+def test_plan_cap() -> None:
+    out = run(
+        start("a", 30000, JAN1, plan="p1"),
+        start("b", 20000, JAN1, plan="p3", sub="b1"),
+        start("b", 5000, JAN1, plan="p4", sub="b2"),
+        start("c", 15000, JAN1, plan="p2"),
+        start("d", 5000, JAN1, plan="p2"),
+        max_plans=2,
+    )
+    # p1 300, p2 200 (ties with p3 and wins by name), p3 200, p4 50 -> other = p3 + p4
+    assert {k: v for k, v in out.items() if k.startswith("saas_plan_")} == {
+        'saas_plan_mrr{plan="p1"}': 300.0,
+        'saas_plan_mrr{plan="p2"}': 200.0,
+        'saas_plan_mrr{plan="other"}': 250.0,
+        'saas_plan_customers{plan="p1"}': 1.0,
+        'saas_plan_customers{plan="p2"}': 2.0,
+        'saas_plan_customers{plan="other"}': 2.0,  # summed: b counted for p3 and for p4
+    }
+    assert len([k for k in run(start("a", 1, JAN1, plan="x")) if "saas_plan_" in k]) == 2
+
+
+def test_tickets_support_times() -> None:
+    t1, t2 = {"customer_id": "c", "ticket_id": "t1"}, {"customer_id": "c", "ticket_id": "t2"}
+    resolve_t1 = ev("ticket.resolved", mar(2, 10), **t1)
+    out = run(
+        ev("ticket.opened", JAN1, customer_id="c", ticket_id="t0"),
+        ev("ticket.opened", mar(1, 10), **t1),
+        ev("ticket.opened", mar(1, 12), **t1),  # already open: counted, keeps 10:00
+        ev("ticket.replied", mar(1, 13), **t1),  # first reply: 3 h
+        ev("ticket.replied", mar(1, 20), **t1),  # later reply: ignored
+        resolve_t1,  # 24 h
+        resolve_t1,  # a duplicate, not unknown_ticket
+        ev("ticket.resolved", mar(2, 11), **t1),  # already resolved: unknown_ticket
+        ev("ticket.opened", mar(3), **t2),
+        ev("ticket.replied", "2026-03-02T23:00:00Z", **t2),  # before the opening: 0 h
+        ev("ticket.resolved", mar(3, 6), **t2),  # 6 h
+        ev("ticket.replied", mar(3, 7), customer_id="other", ticket_id="t2"),  # unknown_ticket
+        ev("ticket.opened", mar(4), customer_id="c"),  # no ticket_id: counted only
+        ev("ticket.resolved", mar(4), customer_id="c", ticket_id="t0"),  # 62 days = 1488 h
+        ev("ticket.opened", mar(5), **t1),  # reopened: a new open time
+        ev("ticket.replied", mar(5, 2), **t1),  # its first reply: 2 h
+        ev("ticket.replied", mar(5, 2), customer_id="c", ticket_id="t9"),  # unknown_ticket
+        start("c", 1000, JAN1),
+    )
+    assert out['saas_events_rejected_total{reason="unknown_ticket"}'] == 3
+    assert out['saas_events_duplicate_total{topic="saas.business"}'] == 1
+    assert out[w30("saas_tickets_opened")] == 5  # t1, t1 again, t2, no id, t1 reopened
+    assert out[w30("saas_tickets_resolved")] == 3
+    assert out[w30("saas_ticket_resolution_rate")] == 0.6
+    assert out[w30("saas_ticket_resolution_hours")] == (24 + 6 + 1488) / 3
+    assert out[w30("saas_ticket_first_response_hours")] == pytest.approx(5 / 3)
+    assert out[w30("saas_tickets_per_customer")] == 5.0  # v1: openings per paying customer
+
+
+def test_no_support_means_without_replies_or_resolutions() -> None:
+    out = run(ev("ticket.opened", JAN1, customer_id="c", ticket_id="t"))
+    assert out[w30("saas_tickets_opened")] == 1
+    assert out[w30("saas_ticket_resolution_rate")] == 0.0
+    assert w30("saas_ticket_resolution_hours") not in out
+    assert w30("saas_ticket_first_response_hours") not in out
+
+
+def test_committed_mrr() -> None:
+    def change(customer: str, ts: str, **fields: Any) -> dict[str, Any]:
+        return sub_event("subscription.changed", customer, ts, **fields)
+
+    out = run(
+        start("a", 10000, JAN1),
+        change("a", "2026-01-02T00:00:00Z", cancel_at_period_end=True),
+        change("a", "2026-01-03T00:00:00Z", cancel_at_period_end=False),  # withdrawn
+        start("b", 5000, JAN1),
+        change("b", "2026-01-02T00:00:00Z", cancel_at_period_end=True),
+        sub_event("subscription.canceled", "b", "2026-01-05T00:00:00Z"),  # clears it
+        start("b", 6000, "2026-01-06T00:00:00Z"),  # restarted: not scheduled
+        start("c", 3000, JAN1),
+        change("c", "2026-01-02T00:00:00Z", cancel_at_period_end=True),
+        start("c", 3500, "2026-01-07T00:00:00Z"),  # a new start of the same id clears it
+        start("d", 2000, JAN1),
+        change("d", "2026-01-02T00:00:00Z", cancel_at_period_end=True),  # still scheduled
+        start("e", 1000, JAN1),
+        change("e", "2026-01-02T00:00:00Z", cancel_at_period_end=True),
+        sub_event("subscription.paused", "e", "2026-01-03T00:00:00Z"),  # MRR 0: not pending
+        start("f", 4000, JAN1),
+        change("f", "2026-01-08T00:00:00Z", amount=4500, cancel_at_period_end=True),
+    )
+    assert out["saas_mrr"] == 260.0  # 100 + 60 + 35 + 20 + 45
+    assert out["saas_committed_mrr"] == 195.0  # 260 - 20 (d) - 45 (f)
+    assert out["saas_pending_cancellations"] == 2
+    assert out[total("expansion")] == 10.0  # c +5, f +5; the schedule-only changes move nothing
+    assert out[total("contraction")] == 0.0
+    assert out[total("churn")] == 60.0  # b 50 canceled, e 10 paused
+
+
+def test_csat_signups_visitor_rate_burn_multiple() -> None:
+    money = {"currency": "USD"}
+    out = run(
+        *[ev("csat.response", FEB1, customer_id="c", score=s) for s in (5, 4, 3, 1, 5)],
+        ev("csat.response", "2026-01-01T00:00:00Z", customer_id="c", score=1),  # outside W
+        *[ev("signup", FEB1, user_id=f"u{i}", channel="ads") for i in range(3)],
+        ev("signup", FEB1, user_id="u0"),  # counted again: signups are events
+        *[ev("visit", FEB1, visitor_id=f"v{i % 8}") for i in range(20)],
+        start("a", 10000, "2026-01-20T00:00:00Z"),
+        start("b", 5000, "2025-12-01T00:00:00Z"),
+        sub_event("subscription.canceled", "b", "2026-01-25T00:00:00Z"),
+        ev("spend", FEB1, category="opex", amount=120000, **money),
+        ev("payment.succeeded", FEB1, customer_id="a", amount=10000, **money),
+    )
+    assert out[w30("saas_csat")] == 60.0
+    assert out[w30("saas_signups")] == 4
+    assert out[w30("saas_visitor_signup_rate")] == 0.5  # 4 / 8
+    # burn 1200 - 100 = 1100; net new MRR 100 - 50 = 50 -> 1100 / 600
+    assert out[w30("saas_burn_multiple")] == pytest.approx(1100 / 600)
+
+
+def test_no_burn_multiple_without_growth_or_burn() -> None:
+    money = {"currency": "USD"}
+    shrinking = run(
+        start("b", 5000, "2025-12-01T00:00:00Z"),
+        sub_event("subscription.canceled", "b", FEB1),
+        ev("spend", FEB1, category="opex", amount=1000, **money),
+    )
+    assert w30("saas_burn_multiple") not in shrinking
+    profitable = run(
+        start("a", 5000, FEB1), ev("payment.succeeded", FEB1, customer_id="a", amount=9, **money)
+    )
+    assert w30("saas_burn_multiple") not in profitable
+    assert w30("saas_csat") not in profitable
+    assert w30("saas_visitor_signup_rate") not in profitable
