@@ -9,6 +9,7 @@ import tempfile
 from typing import Any
 
 from engine.settings import Settings
+from engine.undecodable import guard_batches
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -41,7 +42,13 @@ def _scratch_dir() -> str:
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
-    """Faust settings: raw bytes, no tables, short group timeouts, frequent commits."""
+    """Faust settings: raw bytes, no tables, short group timeouts, frequent commits.
+
+    Also guards aiokafka's batch decoding for every consumer of the process (the
+    worker's and its global reader's): an undecodable batch becomes placeholder
+    records instead of an exception that kills the worker (engine/undecodable.py).
+    """
+    guard_batches()
     scheme = "kafka" if "SSL" not in settings.security_protocol else "kafka+ssl"
     options: dict[str, Any] = {
         "broker": f"{scheme}://{settings.bootstrap}",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from engine.undecodable import UndecodableBatch
 from events import schema
 from events import types as t
 from events.codec import dead_letter, decode, encode_fact
@@ -71,7 +72,9 @@ class Router:
         if (message.topic, message.partition) not in self._synced:
             await self.reader.sync()
             self._synced.add((message.topic, message.partition))
-        items = decode(message.value, suffix)
+        value = message.value
+        # a placeholder for a record batch that could not be decoded (engine/undecodable.py)
+        items = value.items() if isinstance(value, UndecodableBatch) else decode(value, suffix)
         if suffix == schema.USAGE:
             events = [item for item in items if isinstance(item, t.Event)]
             self.usage.apply(message.partition, message.offset, events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -62,3 +63,72 @@ def settle_all(worker: Worker, expected: dict[str, float], patience: float) -> d
     except pytest.fail.Exception as exc:
         problems = reference.diff(expected, worker.scrape() or {})
         pytest.fail(f"{exc.msg}\nfull diff vs reference:\n" + "\n".join(problems), pytrace=False)
+
+
+# -- hand-built record batches (issue 12: undecodable batches) ------------------
+
+
+def record_batch(
+    values: list[bytes], codec: int = 0, keys: list[bytes | None] | None = None
+) -> bytearray:
+    """A v2 record batch of `values` as a producer would send it, built by aiokafka."""
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=codec,
+        is_transactional=False,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1 << 20,
+    )
+    for offset, value in enumerate(values):
+        key = keys[offset] if keys else None
+        builder.append(offset, timestamp=1_767_225_600_000, key=key, value=value, headers=[])
+    return bytearray(builder.build())
+
+
+ATTRIBUTES = 21  # byte offset of the int16 attributes in a v2 batch (codec = low 3 bits)
+CRC = 17  # byte offset of the uint32 CRC-32C (covers everything from ATTRIBUTES on)
+
+
+def recompute_crc(batch: bytearray) -> bytearray:
+    from aiokafka.record.util import calc_crc32c
+
+    struct.pack_into(">I", batch, CRC, calc_crc32c(bytes(batch[ATTRIBUTES:])))
+    return batch
+
+
+def with_codec(batch: bytearray, codec: int) -> bytearray:
+    """The same (uncompressed) records labelled with codec id `codec`, CRC valid:
+    gzip/snappy/lz4/zstd then fail to decompress, 5-7 are unknown codecs."""
+    changed = bytearray(batch)
+    changed[ATTRIBUTES + 1] = (changed[ATTRIBUTES + 1] & ~0x07) | codec
+    return recompute_crc(changed)
+
+
+def with_bad_crc(batch: bytearray) -> bytearray:
+    """One payload byte flipped, CRC left as it was."""
+    changed = bytearray(batch)
+    changed[-2] ^= 0xFF
+    return changed
+
+
+async def produce_raw(bootstrap: str, topic: str, partition: int, batch: bytes) -> int:
+    """Send `batch` as it is in one ProduceRequest (no client-side checks); the
+    broker's error code (0 = stored)."""
+    from aiokafka import TopicPartition
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.produce import ProduceRequest
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        await client.force_metadata_update()
+        node = client.cluster.leader_for_partition(TopicPartition(topic, partition))
+        request = ProduceRequest(None, -1, 10_000, [(topic, [(partition, bytes(batch))])])
+        response = await client.send(node, request)
+        return int(response.topics[0][1][0][1])
+    finally:
+        await client.close()
