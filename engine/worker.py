@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import atexit
+import errno
 import gc
 import logging
+import socket
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import faust
 import mode
@@ -19,13 +21,31 @@ from engine.broker import EmbeddedBroker, ensure_topics, wait_for_broker
 from engine.ingest import count_lines, produce, read_lines
 from engine.kafka import client_options
 from engine.settings import Settings
-from engine.snapshot import format_table
 
 log = logging.getLogger("streamkpi.worker")
 
 
-class TablePrinter(Service):
-    """Prints the KPI table every `every` seconds (make demo)."""
+@dataclass(frozen=True)
+class SimOptions:
+    """The simulated business of `run --simulate` and `simulate --live`."""
+
+    customers: int = 200
+    days: int = 60
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `streamkpi run` does besides running the engine (no argparse past the CLI)."""
+
+    input: Path | None = None
+    simulate: bool = False
+    dashboard_every: float = 0.0
+    sim: SimOptions = SimOptions()
+
+
+class DashboardPrinter(Service):
+    """The terminal dashboard (make demo): refreshed in place on a TTY, plain text otherwise."""
 
     def __init__(self, runtime: Runtime, every: float, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -33,23 +53,41 @@ class TablePrinter(Service):
         self.every = every
 
     async def on_start(self) -> None:
-        self.add_future(self._print_forever())
+        self.add_future(self._show_forever())
 
-    async def _print_forever(self) -> None:
-        while not self.should_stop:
-            await asyncio.sleep(self.every)
-            print(
-                f"\n{self.runtime.server.url}\n{format_table(self.runtime.samples())}", flush=True
-            )
+    async def _show_forever(self) -> None:
+        from engine.dashboard import Screen
+
+        settings = self.runtime.settings
+        with Screen(settings.currency, self.runtime.server.url) as screen:
+            while not self.should_stop:
+                screen.show(self.runtime.samples())
+                await asyncio.sleep(self.every)
 
 
-async def _prepare(settings: Settings, args: argparse.Namespace) -> None:
-    options = client_options(settings)
-    await wait_for_broker(options, timeout=settings.connect_timeout)
-    await ensure_topics(settings, options)
-    if args.input is not None:
-        sent = await produce(settings, read_lines(args.input), count_lines(args.input))
-        print(f"produced {sent} messages from {args.input}", file=sys.stderr, flush=True)
+def check_metrics_port(settings: Settings) -> None:
+    """Fail before anything starts when /metrics cannot listen (one line naming the port)."""
+    if settings.metrics_port == 0:
+        return
+    where = f"{settings.metrics_bind}:{settings.metrics_port}"
+    with socket.socket() as sock:
+        try:
+            sock.bind((settings.metrics_bind, settings.metrics_port))
+        except OSError as exc:
+            why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc})"
+            raise OSError(
+                f"metrics port {where} {why}: stop the other process or choose another "
+                "--metrics-port (make demo PORT=...)"
+            ) from None
+
+
+async def _prepare(settings: Settings, options: RunOptions) -> None:
+    client = client_options(settings)
+    await wait_for_broker(client, timeout=settings.connect_timeout)
+    await ensure_topics(settings, client)
+    if options.input is not None:
+        sent = await produce(settings, read_lines(options.input), count_lines(options.input))
+        print(f"produced {sent} messages from {options.input}", file=sys.stderr, flush=True)
 
 
 GC_THRESHOLDS = (50_000, 20, 50)
@@ -67,26 +105,27 @@ def tune_gc() -> None:
     atexit.register(gc.unfreeze)
 
 
-def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+def run_worker(settings: Settings, options: RunOptions) -> int:
     broker = None
     if not settings.bootstrap:
-        broker = EmbeddedBroker().start()
+        broker = EmbeddedBroker(settings.broker_port or None).start()
         settings = replace(settings, bootstrap=broker.bootstrap)
         print(f"embedded broker on {broker.bootstrap}", file=sys.stderr, flush=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_prepare(settings, args))
+        loop.run_until_complete(_prepare(settings, options))
         app, runtime = create_app(settings, loop)
         tune_gc()
         services: list[Service] = [runtime]
-        if args.simulate:
+        if options.simulate:
             from engine.simulation.live import LiveSimulation, live_config
 
-            config = live_config(args.customers, args.days, args.seed, settings.currency)
+            sim = options.sim
+            config = live_config(sim.customers, sim.days, sim.seed, settings.currency)
             services.append(LiveSimulation(settings, config, loop=loop))
-        if args.table_every:
-            services.append(TablePrinter(runtime, args.table_every, loop=loop))
+        if options.dashboard_every:
+            services.append(DashboardPrinter(runtime, options.dashboard_every, loop=loop))
         print(f"metrics at {runtime.server.url}", file=sys.stderr, flush=True)
         options = {"loop": loop, "loglevel": settings.log_level.upper(), **QUIET}
         return _execute(faust.Worker(app, *services, **options))
@@ -95,7 +134,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             broker.stop()
 
 
-def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
+def run_simulation(settings: Settings, sim: SimOptions) -> int:
     """`simulate --live`: a pure producer of a live simulated business."""
     from engine.simulation.live import LiveSimulation, live_config
 
@@ -106,7 +145,7 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     options = client_options(settings)
     loop.run_until_complete(wait_for_broker(options, timeout=settings.connect_timeout))
     loop.run_until_complete(ensure_topics(settings, options))
-    config = live_config(args.customers, args.days, args.seed, settings.currency)
+    config = live_config(sim.customers, sim.days, sim.seed, settings.currency)
     return _execute(mode.Worker(LiveSimulation(settings, config, loop=loop), loop=loop, **QUIET))
 
 
