@@ -7,6 +7,23 @@ from importlib import resources
 from pathlib import Path
 
 DEFAULT = "targets.default.toml"
+# The KPIs an alert rule compares with a target (prometheus/alerts.yml); any
+# other name would be exported and silently never fire, so it is refused.
+KNOWN = frozenset(
+    {
+        "customer_churn_rate",
+        "net_mrr_churn_rate",
+        "nrr",
+        "mrr_top_share_20pct",
+        "cac",
+        "quick_ratio",
+        "gross_margin",
+        "runway_months",
+        "csat",
+        "ticket_resolution_hours",
+        "burn_multiple",
+    }
+)
 
 
 def load_targets(path: str | None) -> dict[str, float]:
@@ -16,6 +33,10 @@ def load_targets(path: str | None) -> dict[str, float]:
     else:
         text = resources.files("engine").joinpath(DEFAULT).read_text(encoding="utf-8")
     table = tomllib.loads(text).get("targets", {})
+    unknown = sorted(set(table) - KNOWN)
+    if unknown:
+        valid = ", ".join(sorted(KNOWN))
+        raise ValueError(f"unknown KPI {', '.join(unknown)} (valid: {valid})")
     bad = [k for k, v in table.items() if isinstance(v, bool) or not isinstance(v, int | float)]
     if bad:
         raise ValueError(f"targets must be numbers: {', '.join(sorted(bad))}")
