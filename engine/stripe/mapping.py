@@ -37,6 +37,7 @@ APPLIED, IGNORED, STALE, DUPLICATE, REJECTED = (
 )
 OUTCOMES = (APPLIED, IGNORED, STALE, DUPLICATE, REJECTED)
 MAX_EVENT_ID = 100  # "stripe:" + id + ":n" stays within SPEC's 128 characters
+MAX_CREATED = 4_102_444_800  # 2100-01-01: the engine refuses later timestamps
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _envelope(raw: Any) -> _Envelope | str:
         return "event without a usable id"
     if not isinstance(kind, str) or not kind:
         return "event without a type"
-    if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < 2**34:
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < MAX_CREATED:
         return "event without a valid created timestamp"
     data = raw.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
