@@ -81,15 +81,21 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("Gross margin", "saas_gross_margin", W30, "pct", "gross_margin"),
             ("Burn", "saas_burn", W30, "money", ""),
             ("Runway", "saas_runway_months", W30, "months", "runway_months"),
-            ("Burn multiple", "saas_burn_multiple", W30, "ratio", ""),
+            ("Burn multiple", "saas_burn_multiple", W30, "ratio", "burn_multiple"),
         ),
     ),
     (
         "Support",
         (
             ("Tickets/account", "saas_tickets_per_customer", W30, "ratio", ""),
-            ("Resolution time", "saas_ticket_resolution_hours", W30, "hours", ""),
-            ("CSAT 30d", "saas_csat", W30, "pct", ""),
+            (
+                "Resolution time",
+                "saas_ticket_resolution_hours",
+                W30,
+                "hours",
+                "ticket_resolution_hours",
+            ),
+            ("CSAT 30d", "saas_csat", W30, "points", "csat"),
             ("NPS 90d", "saas_nps", (("window", "90d"),), "nps", ""),
         ),
     ),
@@ -106,6 +112,9 @@ TARGET_RULES = {
     "quick_ratio": ("QuickRatioBelowTarget", False),
     "gross_margin": ("GrossMarginBelowTarget", False),
     "runway_months": ("RunwayBelowTarget", False),
+    "csat": ("CsatBelowTarget", False),
+    "ticket_resolution_hours": ("TicketResolutionAboveTarget", True),
+    "burn_multiple": ("BurnMultipleAboveTarget", True),
 }
 DEFAULT_TARGETS = {"nrr": 1.0}  # alerts.yml falls back to 100 % NRR without a target
 
@@ -131,6 +140,7 @@ def human(value: float | None, unit: str, currency: str) -> str:
         return money(value, currency)
     formats = {
         "pct": lambda v: f"{v * 100:.1f} %",
+        "points": lambda v: f"{v:.1f} %",
         "ratio": lambda v: f"{v:,.2f}x",
         "months": lambda v: f"{v:,.1f} months",
         "hours": lambda v: f"{v:,.1f} h",
@@ -144,6 +154,8 @@ def short(value: float, unit: str, currency: str) -> str:
     """A target, compactly: `≤ 5 %`, `≥ 12 mo`, `≤ $2,000`."""
     compact = {
         "pct": lambda v: f"{v * 100:.3g} %",
+        "points": lambda v: f"{v:.3g} %",
+        "hours": lambda v: f"{v:.3g} h",
         "months": lambda v: f"{v:.3g} mo",
         "ratio": lambda v: f"{v:.3g}x",
     }

@@ -1,7 +1,8 @@
-"""`streamkpi snapshot`: read a running deployment's /metrics and print the KPIs."""
+"""`streamkpi snapshot`: read a running deployment's /metrics (the dashboard or JSON)."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 
@@ -10,53 +11,32 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tables.report import Sample
 
-MAIN = (
-    "saas_mrr",
-    "saas_arr",
-    "saas_arpa",
-    "saas_paying_customers",
-    "saas_customer_churn_rate",
-    "saas_gross_mrr_churn_rate",
-    "saas_net_mrr_churn_rate",
-    "saas_nrr",
-    "saas_grr",
-    "saas_quick_ratio",
-    "saas_ltv",
-    "saas_cac",
-    "saas_runway_months",
-    "saas_active_users",
-    "saas_stickiness",
-    "saas_at_risk_customers",
-    "saas_mrr_top_share",
-    "saas_nps",
-    "saas_events_processed_total",
-    "saas_events_rejected_total",
-)
+
+def _read(url: str, timeout: float) -> str:
+    """The page at `url`; one-line errors that name the URL."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - operator-given
+            return str(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        raise ConnectionError(f"cannot read {url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise ConnectionError(f"cannot read {url}: {exc.reason} (is a worker running?)") from None
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"cannot read {url}: {exc}") from None
 
 
 def fetch(url: str, timeout: float = 5.0) -> list[Sample]:
     """Samples of a Prometheus text page (saas_* only, no *_created)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - operator-given URL
-        text = response.read().decode("utf-8")
+    text = _read(url, timeout)
     samples: list[Sample] = []
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name.startswith("saas_") and not s.name.endswith("_created"):
-                samples.append((s.name, tuple(sorted(s.labels.items())), float(s.value)))
+    try:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name.startswith("saas_") and not s.name.endswith("_created"):
+                    samples.append((s.name, tuple(sorted(s.labels.items())), float(s.value)))
+    except ValueError:
+        raise ValueError(f"{url} is not a Prometheus text page") from None
     return samples
-
-
-def _label_text(labels: tuple[tuple[str, str], ...]) -> str:
-    return ",".join(f"{k}={v}" for k, v in labels)
-
-
-def format_table(samples: Iterable[Sample], names: Iterable[str] = MAIN) -> str:
-    """A fixed-width table of the main KPIs, in `names` order."""
-    wanted = list(names)
-    rows = sorted((s for s in samples if s[0] in wanted), key=lambda s: (wanted.index(s[0]), s[1]))
-    lines = [f"{'metric':<34} {'labels':<32} {'value':>16}", "-" * 84]
-    lines += [f"{n:<34} {_label_text(lb):<32} {v:>16,.4f}" for n, lb, v in rows]
-    return "\n".join(lines)
 
 
 def to_json(samples: Iterable[Sample]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from engine.collector import KpiCollector
-from engine.snapshot import format_table
+from engine.collector import HELP, KpiCollector
+from engine.dashboard import render_text
 from tables.report import report
 from tables.store import Store
 from tests.tables.helpers import started
@@ -30,8 +30,88 @@ def test_collector_exports_report_samples_with_types() -> None:
     assert "c1" not in text  # never a customer id in a label
 
 
-def test_table_lists_main_kpis() -> None:
+def test_dashboard_text_shows_the_report() -> None:
     store = Store()
     store.apply(started("c1", "s1", 4900), "subscriptions")
-    table = format_table(report(store))
-    assert "saas_mrr" in table and "49.0000" in table
+    text = render_text(report(store), "USD")
+    assert "MRR" in text and "$49.00" in text
+
+
+# Every metric of the contract (v1 and v2), as a newcomer reads it on /metrics.
+CONTRACT = [
+    "saas_mrr",
+    "saas_arr",
+    "saas_arpa",
+    "saas_plan_mrr",
+    "saas_paying_customers",
+    "saas_plan_customers",
+    "saas_mrr_movement_total",
+    "saas_mrr_movement",
+    "saas_customer_churn_rate",
+    "saas_gross_mrr_churn_rate",
+    "saas_net_mrr_churn_rate",
+    "saas_nrr",
+    "saas_grr",
+    "saas_quick_ratio",
+    "saas_ltv",
+    "saas_cac",
+    "saas_ltv_cac_ratio",
+    "saas_cac_payback_months",
+    "saas_gross_margin",
+    "saas_revenue",
+    "saas_burn",
+    "saas_runway_months",
+    "saas_active_users",
+    "saas_feature_active_users",
+    "saas_stickiness",
+    "saas_feature_adoption",
+    "saas_unique_visitors",
+    "saas_at_risk_customers",
+    "saas_mrr_top_share",
+    "saas_mrr_hhi",
+    "saas_trials_started",
+    "saas_trial_conversion_rate",
+    "saas_leads",
+    "saas_lead_conversion_rate",
+    "saas_tickets_per_customer",
+    "saas_nps",
+    "saas_events_processed_total",
+    "saas_events_rejected_total",
+    "saas_asof_timestamp_seconds",
+    "saas_committed_mrr",
+    "saas_pending_cancellations",
+    "saas_segment_mrr",
+    "saas_segment_paying_customers",
+    "saas_segment_new_customers",
+    "saas_segment_customer_churn_rate",
+    "saas_segment_nrr",
+    "saas_segment_cac",
+    "saas_cohort_customers",
+    "saas_cohort_logo_retention",
+    "saas_cohort_mrr_retention",
+    "saas_tickets_opened",
+    "saas_tickets_resolved",
+    "saas_ticket_resolution_rate",
+    "saas_ticket_resolution_hours",
+    "saas_ticket_first_response_hours",
+    "saas_csat",
+    "saas_signups",
+    "saas_visitor_signup_rate",
+    "saas_burn_multiple",
+    "saas_events_duplicate_total",
+    "saas_kpi_target",
+]
+UNITS = ("currency", "count", "ratio", "months", "hours", "0-1", "percent", "seconds", "-100..100")
+
+
+def test_every_metric_has_help_with_its_unit() -> None:
+    missing = [name for name in CONTRACT if name not in HELP]
+    assert not missing
+    unitless = [name for name in CONTRACT if not any(unit in HELP[name] for unit in UNITS)]
+    assert not unitless, unitless
+    for name in ("saas_nrr", "saas_csat", "saas_asof_timestamp_seconds"):
+        registry = CollectorRegistry()
+        KpiCollector(lambda n=name: [(n, (), 1.0)], registry)
+        text = generate_latest(registry).decode()
+        assert f"# HELP {name} {HELP[name]}" in text
+        assert f"# HELP {name} {name.removeprefix('saas_')}\n" not in text
