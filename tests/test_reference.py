@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from tests.reference import compute, diff, parse_exposition, route
+from tests.v2_history import V2Config, history
 
 _ids = itertools.count()
 
@@ -1135,3 +1136,68 @@ def test_no_burn_multiple_without_growth_or_burn() -> None:
     assert w30("saas_burn_multiple") not in profitable
     assert w30("saas_csat") not in profitable
     assert w30("saas_visitor_signup_rate") not in profitable
+
+
+# ---------------------------------------------------------------- v2 histories (tests/v2_history.py)
+
+V2_TYPES = {
+    "trial.started", "trial.ended", "subscription.started", "subscription.changed",
+    "subscription.paused", "subscription.resumed", "subscription.canceled", "customer.updated",
+    "payment.succeeded", "payment.failed", "payment.refunded", "usage", "visit",
+    "lead.created", "spend", "cash.balance", "ticket.opened", "ticket.replied",
+    "ticket.resolved", "nps.response", "csat.response", "signup", "fx.rate",
+}  # fmt: skip
+
+
+def _types(lines: list[bytes]) -> set[str]:
+    found = set()
+    for line in lines:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and isinstance(item.get("type"), str):
+                found.add(item["type"])
+    return found
+
+
+def test_v2_history_is_seeded_and_uses_every_type_and_rejection() -> None:
+    lines = history()
+    assert lines == history(V2Config())
+    assert lines != history(V2Config(seed=14))
+    assert _types(lines) == V2_TYPES
+    out = compute(lines)
+    reasons = {k.split('"')[1] for k in out if k.startswith("saas_events_rejected_total")}
+    assert {"unknown_ticket", "unknown_subscription", "unknown_currency", "invalid_json"} <= reasons
+    assert {"wrong_type", "invalid_value", "missing_field", "empty_batch"} <= reasons
+    assert sum(v for k, v in out.items() if k.startswith("saas_events_duplicate_total")) > 50
+    for dimension in ("country", "channel"):  # more segments than the default cap of 20
+        assert seg("saas_segment_mrr", dimension, "other") in out
+    assert seg("saas_segment_cac", "channel", "other", True) in out
+    assert out["saas_pending_cancellations"] > 0 and out["saas_at_risk_customers"] > 0
+    for name in ("csat", "ticket_first_response_hours", "burn_multiple", "visitor_signup_rate"):
+        assert w30(f"saas_{name}") in out
+    assert len([k for k in out if k.startswith("saas_cohort_customers")]) >= 3
+    assert out[w30("saas_unique_visitors")] < 1000  # exact distinct counts in the engine too
+
+
+@pytest.mark.parametrize("seed", [13, 1, 2, 3, 4])
+def test_v2_history_invariants(seed: int) -> None:
+    out = compute(history(V2Config(seed=seed)))
+
+    def per_segment(name: str, dimension: str) -> float:
+        return sum(v for k, v in out.items() if k.startswith(f'{name}{{dimension="{dimension}"'))
+
+    for dimension in ("country", "channel"):  # per dimension, segments sum to the totals
+        assert per_segment("saas_segment_mrr", dimension) == pytest.approx(out["saas_mrr"])
+        paying = per_segment("saas_segment_paying_customers", dimension)
+        assert paying == out["saas_paying_customers"]
+    new = [per_segment("saas_segment_new_customers", d) for d in ("country", "channel")]
+    assert new[0] == new[1]
+    assert out["saas_committed_mrr"] <= out["saas_mrr"] + 1e-9
+    for key, value in out.items():
+        if key.startswith("saas_cohort_logo_retention"):
+            assert 0 <= value <= 1, key
+        if key.startswith('saas_cohort_mrr_retention{age="0"'):
+            assert value == pytest.approx(1.0), key
