@@ -21,7 +21,7 @@ import orjson
 from events import types as t
 from tables.dedupe import RecentIds
 from tables.distinct import DistinctCounter
-from tables.kpis import ratio
+from tables.samples import ratio
 
 KEEP_DAYS = 31
 USER_WINDOWS = (("1d", 1), ("7d", 7), ("30d", 30))

@@ -7,11 +7,13 @@ integers or fractions, never floats, until the result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 
 from sortedcontainers import SortedList
 
 from tables.money import Money
+from tables.samples import Sample, optional
 
 
 class Concentration:
@@ -51,3 +53,11 @@ class Concentration:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def samples(self) -> Iterator[Sample]:
+        """Top ⌈20 %⌉ and top-10 shares and the HHI; none while nobody pays."""
+        yield from optional(
+            "saas_mrr_top_share", (("top", "20pct"),), self.top_share(self.top_percent_count(20))
+        )
+        yield from optional("saas_mrr_top_share", (("top", "10"),), self.top_share(10))
+        yield from optional("saas_mrr_hhi", (), self.hhi())

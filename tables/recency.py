@@ -47,3 +47,7 @@ class Recency:
         if first_day is None:
             return len(self._days)
         return int(self._days.bisect_left(first_day))
+
+    def at_risk(self, asof_day: int | None, days: int = 14) -> int:
+        """Paying customers with no usage event in the `days`-day window ending at `asof_day`."""
+        return self.idle(None if asof_day is None else asof_day - days + 1)

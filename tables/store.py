@@ -2,30 +2,38 @@
 
 Each worker keeps one `Store` and applies to it every accepted event of its own
 partitions *and* every fact written by other workers (docs/architecture.md).
-`apply` is idempotent by `event_id`, so the two paths, replays after a crash
-and duplicated input all converge on the same state. Pure: no I/O, no clock.
+The store itself only dispatches and keeps things idempotent: it ignores an
+`event_id` it already applied (so the two paths, replays after a crash and
+duplicated input converge), converts money at the event's `ts`, and hands each
+event to the KPI families that care about it (one module each, see
+docs/architecture.md "Where does X live"). Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from events import types as t
 from tables import subscriptions as subs
+from tables.cohorts import Cohorts
+from tables.commitment import Commitment
 from tables.concentration import Concentration
 from tables.dedupe import IdsByDay, RecentIds
+from tables.economics import Economics
+from tables.funnel import Funnel
 from tables.fx import FxRates
-from tables.ledger import Ledger
 from tables.money import Money, convert, exponent
+from tables.mrr import Mrr
 from tables.recency import Recency
+from tables.satisfaction import Satisfaction
+from tables.segments import Segments
+from tables.support import Support
 
 DAY = 86400
-PAYMENT_KEYS = {
-    "payment.succeeded": "rev.succeeded",
-    "payment.refunded": "rev.refunded",
-    "payment.failed": "rev.failed",
-}
+Booking = Callable[[Any, Money], None]
 
 
 @dataclass(slots=True)
@@ -37,30 +45,51 @@ class Outcome:
     pinned: dict[str, Fraction] = field(default_factory=dict)
 
 
-class Store:
-    """Customer state, totals, day buckets and counters of one deployment."""
+def _counted(book: Callable[[Any], None]) -> Booking:
+    """A booking that needs no amount (counts, scores, tickets)."""
+    return lambda event, _amount: book(event)
 
-    def __init__(self, reporting: str = "USD") -> None:
+
+class Store:
+    """The KPI families of one deployment, fed idempotently."""
+
+    def __init__(self, reporting: str = "USD", max_plans: int = 50, max_segments: int = 20):
         self.reporting = reporting
         self.minor = 10 ** exponent(reporting)
         self.fx = FxRates(reporting)
         self.customers: dict[str, subs.Customer] = {}
-        self.ledger = Ledger()
-        self.mrr: Money = 0
-        self.paying = 0
-        self.plan_mrr: dict[str, Money] = {}
-        self.plan_customers: dict[str, int] = {}
-        self.movement_totals: dict[str, Money] = {}
+        self.mrr = Mrr(self.minor, max_plans)
+        self.commitment = Commitment(self.minor)
+        self.segments = Segments(self.minor, max_segments)
+        self.cohorts = Cohorts()
         self.concentration = Concentration()
+        self.recency = Recency()
+        self.funnel = Funnel()
+        self.economics = Economics(self.minor)
+        self.support = Support()
+        self.satisfaction = Satisfaction()
         self.processed: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
         self.duplicates: dict[str, int] = {}
         self.asof: float | None = None
-        self.cash: tuple[float, int, Money] | None = None
-        self.recency = Recency()
         self._business_ids = IdsByDay()
         self._input_keys = RecentIds(500_000)
-        self._sequence = 0
+        self._bookings: dict[type[t.Event], Booking] = {
+            t.Payment: self.economics.book_payment,
+            t.Spend: self.economics.book_spend,
+            t.CashBalance: self.economics.book_cash,
+            t.LeadCreated: _counted(self.funnel.book_lead),
+            t.Signup: _counted(self.funnel.book_signup),
+            t.TicketOpened: _counted(self.support.book_opened),
+            t.TicketReplied: _counted(self.support.book_replied),
+            t.TicketResolved: _counted(self.support.book_resolved),
+            t.NpsResponse: _counted(self.satisfaction.book_nps),
+            t.CsatResponse: _counted(self.satisfaction.book_csat),
+        }
+        self._refusals: dict[type[t.Event], Callable[[Any], str | None]] = {
+            t.TicketReplied: self.support.refusal,
+            t.TicketResolved: self.support.refusal,
+        }
 
     # -- applying ---------------------------------------------------------
     def apply(
@@ -72,8 +101,11 @@ class Store:
     ) -> Outcome:
         """Apply one validated event that arrived on topic suffix `topic` from input
         partition `source` ("topic:partition"; the horizon of the id memory)."""
-        if isinstance(event, subs.SUBSCRIPTION_TYPES):
+        if isinstance(event, t.SUBSCRIPTION_EVENTS):
             outcome = self._apply_subscription(event, pinned)
+        elif isinstance(event, t.FxRate):
+            added = self.fx.add(event.event_id, event.currency, event.ts, event.rate)
+            outcome = Outcome("applied" if added else "duplicate")
         else:
             outcome = self._apply_business(event, pinned, source)
         if outcome.status == "applied":
@@ -103,6 +135,10 @@ class Store:
         """The input at `key` was applied: a re-delivery of it is a replay, not a duplicate."""
         self._input_keys.add(key)
 
+    def note_usage(self, customer_id: str, day: int) -> None:
+        """A usage event of `customer_id` on `day` (max kept; idempotent)."""
+        self.recency.use(customer_id, day)
+
     def _count_once(self, key: str, counter: dict[str, int], label: str) -> bool:
         if key in self._input_keys:
             return False
@@ -110,67 +146,46 @@ class Store:
         counter[label] = counter.get(label, 0) + 1
         return True
 
-    def note_usage(self, customer_id: str, day: int) -> None:
-        """A usage event of `customer_id` on `day` (max kept; idempotent)."""
-        self.recency.use(customer_id, day)
-
     def _rate_for(self, pinned: dict[str, Fraction] | None) -> subs.RateFor:
         if pinned is None:
             return self.fx.rate_at
         return lambda currency, ts: pinned.get(currency) or self.fx.rate_at(currency, ts)
 
-    def _apply_subscription(self, event: t.Event, pinned: dict[str, Fraction] | None) -> Outcome:
-        customer_id: str = event.customer_id  # type: ignore[attr-defined]
-        customer = self.customers.get(customer_id) or subs.Customer()
+    def _apply_subscription(
+        self, event: subs.SubscriptionEvent, pinned: dict[str, Fraction] | None
+    ) -> Outcome:
+        customer = self.customers.get(event.customer_id) or subs.Customer()
         if event.event_id in customer.recent_ids:
             return Outcome("duplicate")
         try:
             change = subs.apply(customer, event, self._rate_for(pinned), self.reporting)
         except subs.Rejected as exc:
             return Outcome("rejected", str(exc.args[0]))
-        self.customers[customer_id] = customer
+        self.customers[event.customer_id] = customer
         self._record(event, change)
         return Outcome("applied", pinned=change.pinned)
 
-    def _record(self, event: t.Event, change: subs.Change) -> None:
+    def _record(self, event: subs.SubscriptionEvent, change: subs.Change) -> None:
+        """Hand one customer change to every family that follows subscriptions."""
         old, new = change.old_mrr, change.new_mrr
-        kind = subs.movement_kind(old, new, change.had_mrr)
-        if kind:
-            self._movement(event.day, kind, new - old if new > old else old - new)
-            if kind == "churn" and change.involuntary:
-                self._movement(event.day, "involuntary_churn", old)
-        self.mrr += new - old
-        if (new > 0) != (old > 0):
-            self.paying += 1 if new > 0 else -1
-            self.recency.set_paying(event.customer_id, new > 0)  # type: ignore[attr-defined]
+        moves = self.mrr.on_change(event.day, change)
+        self.commitment.on_change(change)
+        self.funnel.on_change(event.day, change)
+        self.segments.on_change(event, new, moves)
+        self.cohorts.on_change(event.customer_id, event.ts, moves)
         self.concentration.update(old, new)
-        for plan in change.old_plans.keys() | change.new_plans.keys():
-            before, after = change.old_plans.get(plan, 0), change.new_plans.get(plan, 0)
-            self.plan_mrr[plan] = self.plan_mrr.get(plan, 0) + after - before
-            self.plan_customers[plan] = (
-                self.plan_customers.get(plan, 0) + (after > 0) - (before > 0)
-            )
-        for flag, key in (
-            (change.trial_started, "trials"),
-            (change.converted, "conversions"),
-            (change.trial_ended, "trials_ended"),
-        ):
-            if flag:
-                self.ledger.add(event.day, key)
-
-    def _movement(self, day: int, kind: str, amount: Money) -> None:
-        self.ledger.add(day, f"mv.{kind}", amount)
-        self.ledger.add(day, f"n.{kind}")
-        self.movement_totals[kind] = self.movement_totals.get(kind, 0) + amount
+        if (new > 0) != (old > 0):
+            self.recency.set_paying(event.customer_id, new > 0)
 
     def _apply_business(
         self, event: t.Event, pinned: dict[str, Fraction] | None, source: str
     ) -> Outcome:
-        if isinstance(event, t.FxRate):
-            added = self.fx.add(event.event_id, event.currency, event.ts, event.rate)
-            return Outcome("applied" if added else "duplicate")
         if event.event_id in self._business_ids:
             return Outcome("duplicate")
+        refusal = self._refusals.get(type(event))
+        reason = refusal(event) if refusal else None
+        if reason:
+            return Outcome("rejected", reason)
         amount: Money = 0
         used: dict[str, Fraction] = {}
         currency = getattr(event, "currency", None)
@@ -178,35 +193,11 @@ class Store:
             rate = self._rate_for(pinned)(currency, event.ts)
             if rate is None:
                 return Outcome("rejected", "unknown_currency")
-            amount = convert(event.amount, currency, rate, self.reporting)  # type: ignore[attr-defined]
+            amount = convert(getattr(event, "amount"), currency, rate, self.reporting)  # noqa: B009
             if currency != self.reporting:
                 used[currency] = rate
         self._business_ids.add(event.event_id, event.day, source)
-        self._book(event, amount)
+        booking = self._bookings.get(type(event))
+        if booking is not None:  # usage and visits are counted by the usage side
+            booking(event, amount)
         return Outcome("applied", pinned=used)
-
-    def _book(self, event: t.Event, amount: Money) -> None:
-        day = event.day
-        if isinstance(event, t.Payment):
-            self.ledger.add(day, PAYMENT_KEYS[event.type], amount)
-        elif isinstance(event, t.Spend):
-            self.ledger.add(day, f"spend.{event.category}", amount)
-        elif isinstance(event, t.CashBalance):
-            self._sequence += 1
-            if self.cash is None or event.ts >= self.cash[0]:
-                self.cash = (event.ts, self._sequence, amount)
-        elif isinstance(event, t.LeadCreated):
-            self.ledger.add(day, "leads")
-        elif isinstance(event, t.TicketOpened):
-            self.ledger.add(day, "tickets")
-        elif isinstance(event, t.NpsResponse):
-            self.ledger.add(day, "nps.n")
-            if event.score >= 9:
-                self.ledger.add(day, "nps.promoter")
-            elif event.score <= 6:
-                self.ledger.add(day, "nps.detractor")
-
-    # -- reading ------------------------------------------------------------
-    def at_risk(self, asof_day: int | None, days: int = 14) -> int:
-        """Paying customers with no usage event in the `days`-day window ending at `asof_day`."""
-        return self.recency.idle(None if asof_day is None else asof_day - days + 1)

@@ -2,9 +2,10 @@
 
 `apply(customer, event, rate_for)` changes one customer and returns a `Change`
 describing what moved: customer MRR before and after, the per-plan MRR before
-and after, and the trial counters. It knows nothing of windows or totals; the
-store turns a `Change` into movements and bucket sums. MRR is in twelfths of a
-minor unit of the reporting currency (see `tables.money`).
+and after, the MRR whose cancellation is scheduled before and after, and the
+trial counters. It knows nothing of windows or totals; the KPI families turn a
+`Change` into movements and sums. MRR is in twelfths of a minor unit of the
+reporting currency (see `tables.money`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from fractions import Fraction
 from events import types as t
 from tables.money import Money, convert, mrr_twelfths
 
-SUBSCRIPTION_TYPES = t.SUBSCRIPTION_EVENTS
+SubscriptionEvent = (
+    t.TrialStarted
+    | t.TrialEnded
+    | t.SubscriptionStarted
+    | t.SubscriptionChanged
+    | t.SubscriptionPaused
+    | t.SubscriptionResumed
+    | t.SubscriptionCanceled
+    | t.CustomerUpdated
+)
 RateFor = Callable[[str, float], Fraction | None]
 RECENT_IDS_PER_CUSTOMER = 256
 
@@ -39,6 +49,7 @@ class Subscription:
     had_trial: bool = False
     converted: bool = False
     active_mrr: Money = 0
+    cancel_scheduled: bool = False  # (v2) cancel_at_period_end: true, not cleared
 
     def mrr(self) -> Money:
         return self.active_mrr if self.status == ACTIVE else 0
@@ -50,6 +61,17 @@ class Customer:
     had_mrr: bool = False
     mrr: Money = 0
     recent_ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+
+    def scheduled(self) -> tuple[Money, int]:
+        """MRR and number of paying subscriptions whose cancellation is scheduled."""
+        mrr: Money = 0
+        count = 0
+        for sub in self.subscriptions.values():
+            value = sub.mrr()
+            if sub.cancel_scheduled and value:
+                mrr += value
+                count += 1
+        return mrr, count
 
     def plan_mrr(self) -> dict[str, Money]:
         plans: dict[str, Money] = {}
@@ -72,6 +94,8 @@ class Change:
     converted: bool = False
     trial_ended: bool = False
     pinned: dict[str, Fraction] = field(default_factory=dict)
+    old_scheduled: tuple[Money, int] = (0, 0)
+    new_scheduled: tuple[Money, int] = (0, 0)
 
 
 def _rate(currency: str, event: t.Event, rate_for: RateFor) -> Fraction:
@@ -113,6 +137,7 @@ def _start(
     if sub.had_trial and not sub.converted:
         sub.converted = ch.converted = True
     sub.status = ACTIVE
+    sub.cancel_scheduled = False
     customer.subscriptions[e.subscription_id] = sub
 
 
@@ -128,6 +153,8 @@ def _change(
     sub.quantity = e.quantity if e.quantity is not None else sub.quantity
     sub.amount = e.amount if e.amount is not None else sub.amount
     sub.currency = currency
+    if e.cancel_at_period_end is not None:
+        sub.cancel_scheduled = e.cancel_at_period_end
     if repin:
         _pin(sub, rate, rep, ch)
     else:
@@ -145,6 +172,8 @@ def _transition(
         )
         sub.plan, sub.status, sub.had_trial = event.plan, TRIAL, True
         ch.trial_started = True
+    elif isinstance(event, t.CustomerUpdated):
+        pass  # attributes only: the segments family keeps them
     elif isinstance(event, t.TrialEnded):
         ch.trial_ended = True
         sub_or_none = customer.subscriptions.get(event.subscription_id)
@@ -163,6 +192,7 @@ def _lifecycle(sub: Subscription, event: t.Event, rate_for: RateFor, rep: str, c
         sub.status = ACTIVE if sub.status == PAUSED else sub.status
     elif isinstance(event, t.SubscriptionCanceled):
         sub.status = CANCELED
+        sub.cancel_scheduled = False
         ch.involuntary = event.reason == "payment_failed"
 
 
@@ -170,7 +200,9 @@ def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str)
     """Apply one subscription-topic event; on `Rejected` the customer is left unchanged
     (every rule that can reject runs before the first mutation)."""
     change = Change(customer.mrr, 0, customer.plan_mrr(), {}, customer.had_mrr)
+    change.old_scheduled = customer.scheduled()
     _transition(customer, event, rate_for, reporting, change)
+    change.new_scheduled = customer.scheduled()
     change.new_plans = customer.plan_mrr()
     change.new_mrr = customer.mrr = sum(change.new_plans.values(), start=0)
     customer.had_mrr = customer.had_mrr or change.new_mrr > 0
@@ -178,14 +210,3 @@ def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str)
     if len(customer.recent_ids) > RECENT_IDS_PER_CUSTOMER:
         del customer.recent_ids[next(iter(customer.recent_ids))]
     return change
-
-
-def movement_kind(old: Money, new: Money, had_mrr: bool) -> str | None:
-    """SPEC §3 movement kind of a customer MRR change, or None when MRR did not change."""
-    if new == old:
-        return None
-    if old == 0:
-        return "reactivation" if had_mrr else "new"
-    if new == 0:
-        return "churn"
-    return "expansion" if new > old else "contraction"

@@ -164,7 +164,7 @@ def test_replayed_message_is_skipped_by_owner() -> None:
     owner.apply(0, 6, [use(T, "b", customer="c1")])
     assert asyncio.run(owner.publish(send)) > 0
     assert store.recency.last_day == {"c1": TDAY}
-    assert store.at_risk(TDAY) == 1  # c2 has no usage in 14 days
+    assert store.recency.at_risk(TDAY) == 1  # c2 has no usage in 14 days
     # rebalance: the state is restored from the published snapshots
     asyncio.run(owner.forget())
     owner.apply(0, 6, [use(T, "replayed", customer="c2")])  # offset <= restored offset
@@ -174,7 +174,7 @@ def test_replayed_message_is_skipped_by_owner() -> None:
     asyncio.run(owner.publish(send))
     s = samples(view)
     assert users(s, "1d") == 3  # a, b, c — not the replayed ones
-    assert store.at_risk(TDAY) == 1
+    assert store.recency.at_risk(TDAY) == 1
     assert view.totals() == (3, 0)
 
 

@@ -94,9 +94,9 @@ def expected_mrr(events: list[t.Event]) -> int:
 @given(histories())
 def test_mrr_is_the_sum_of_active_subscriptions(events: list[t.Event]) -> None:
     store = fold(events)
-    assert store.mrr == expected_mrr(events)
-    assert store.mrr == sum(c.mrr for c in store.customers.values())
-    assert store.paying == sum(1 for c in store.customers.values() if c.mrr > 0)
+    assert store.mrr.total == expected_mrr(events)
+    assert store.mrr.total == sum(c.mrr for c in store.customers.values())
+    assert store.mrr.paying == sum(1 for c in store.customers.values() if c.mrr > 0)
 
 
 @given(histories(), st.randoms(use_true_random=False))
@@ -122,20 +122,19 @@ def test_mrr_start_from_movements_equals_mrr_held_at_window_start(
     store = fold(events)
     asof_day = max(e.day for e in events)
     before = fold([e for e in events if e.day <= asof_day - days])
-    w = store.ledger.window(
-        asof_day,
-        days,
-        [
-            f"{p}.{k}"
-            for p in ("mv", "n")
-            for k in ("new", "reactivation", "expansion", "contraction", "churn")
-        ],
-    )
+    w = store.mrr.window(asof_day, days)
     net = (
-        w["mv.new"] + w["mv.reactivation"] + w["mv.expansion"] - w["mv.contraction"] - w["mv.churn"]
+        w.amount["new"]
+        + w.amount["reactivation"]
+        + w.amount["expansion"]
+        - w.amount["contraction"]
+        - w.amount["churn"]
     )
-    assert store.mrr - net == before.mrr
-    assert store.paying - (w["n.new"] + w["n.reactivation"] - w["n.churn"]) == before.paying
+    assert store.mrr.total - net == before.mrr.total
+    assert (
+        store.mrr.paying - (w.count["new"] + w.count["reactivation"] - w.count["churn"])
+        == before.mrr.paying
+    )
 
 
 @given(histories(), st.randoms(use_true_random=False))

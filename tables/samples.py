@@ -1,0 +1,46 @@
+"""What every KPI family yields at scrape time: `(name, labels, value)` samples.
+
+A sample is plain data; the Prometheus collector in `engine/` only wraps them
+into metric families. Ratios are exact until the final float and give no
+sample (None) when the denominator is zero — never NaN or Inf (SPEC §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+
+from tables.money import Money
+
+Labels = tuple[tuple[str, str], ...]
+Sample = tuple[str, Labels, float]
+W30: Labels = (("window", "30d"),)
+
+
+def ratio(numerator: Money, denominator: Money) -> float | None:
+    """numerator / denominator, exactly, or None when the denominator is 0."""
+    if not denominator:
+        return None
+    return float(Fraction(numerator) / Fraction(denominator))
+
+
+def optional(name: str, labels: Labels, value: float | None) -> Iterator[Sample]:
+    """One sample, or none when `value` is None (a ratio without denominator)."""
+    if value is not None:
+        yield name, labels, value
+
+
+def major(minor_units: Money, minor: int) -> float:
+    """Minor units of the reporting currency -> float major units."""
+    return float(Fraction(minor_units) / minor)
+
+
+def major_mrr(twelfths: Money, minor: int) -> float:
+    """MRR in twelfths of a minor unit -> float major units."""
+    return float(twelfths) / 12.0 / float(minor)
+
+
+def capped(values: dict[str, Money], cap: int) -> tuple[list[str], list[str]]:
+    """Names kept (the `cap` largest values, ties by name) and names merged as "other"."""
+    ranked = sorted(values, key=lambda name: (-values[name], name))
+    return ranked[:cap], ranked[cap:]
