@@ -1,17 +1,24 @@
-"""End to end through the real embedded broker: `streamkpi run --input` vs the reference."""
+"""End to end through the real embedded broker: `streamkpi run --input` vs the reference.
+
+The v2 tests feed an adversarial history of tests/v2_history.py (every v1 and v2
+event type, segments over the cap, tickets, schedules, duplicates, bad lines) and
+compare every exported sample, v1 and v2, with `reference.compute`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from engine.simulation import SimConfig, write_history
 from tests import reference
-from tests.integration.conftest import settle
+from tests.integration.conftest import Worker, settle
+from tests.v2_history import V2Config
+from tests.v2_history import history as v2_history
 
 BAD_LINES = [
     b"this is not json",
@@ -26,6 +33,8 @@ BAD_LINES = [
 
 def history(tmp_path: Path, customers: int = 40, days: int = 45) -> tuple[Path, list[bytes]]:
     """A simulated history with bad lines and duplicated lines mixed in."""
+    from engine.simulation import SimConfig, write_history  # the v2 tests do not need it
+
     raw = tmp_path / "raw.jsonl"
     write_history(SimConfig(customers=customers, days=days, seed=7, users_per_customer=3), raw)
     lines = raw.read_bytes().splitlines()
@@ -95,3 +104,73 @@ async def _read_all(bootstrap: str, topic: str) -> list[bytes]:
             values.extend(r.value for records in batch.values() for r in records)
     finally:
         await consumer.stop()
+
+
+# ---------------------------------------------------------------- SPEC v2
+
+# Every v2 family of SPEC §4; the history must give each of them at least one sample.
+V2_FAMILIES = (
+    "saas_committed_mrr",
+    "saas_pending_cancellations",
+    "saas_segment_mrr",
+    "saas_segment_paying_customers",
+    "saas_segment_new_customers",
+    "saas_segment_customer_churn_rate",
+    "saas_segment_nrr",
+    "saas_segment_cac",
+    "saas_cohort_customers",
+    "saas_cohort_logo_retention",
+    "saas_cohort_mrr_retention",
+    "saas_tickets_opened",
+    "saas_tickets_resolved",
+    "saas_ticket_resolution_rate",
+    "saas_ticket_resolution_hours",
+    "saas_ticket_first_response_hours",
+    "saas_csat",
+    "saas_signups",
+    "saas_visitor_signup_rate",
+    "saas_burn_multiple",
+)
+
+
+def write_v2_history(tmp_path: Path, seed: int = 13) -> tuple[Path, list[bytes]]:
+    lines = v2_history(V2Config(seed=seed))
+    path = tmp_path / f"v2-{seed}.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path, lines
+
+
+def settle_exact(worker: Worker, expected: dict[str, float], patience: float = 120.0) -> list[str]:
+    """Settle the counters, then give global families (segments, cohorts) time to
+    catch up: poll until no sample differs or `patience` runs out; the last diff."""
+    problems = reference.diff(expected, settle(worker, expected))
+    deadline = time.monotonic() + patience
+    while problems and time.monotonic() < deadline:
+        time.sleep(1.0)
+        problems = reference.diff(expected, worker.scrape() or {})
+    return problems
+
+
+def _families(expected: dict[str, float]) -> set[str]:
+    return {key.split("{")[0] for key in expected}
+
+
+@pytest.mark.integration
+def test_v2_history_one_worker_equals_reference(workers, tmp_path: Path) -> None:
+    path, lines = write_v2_history(tmp_path)
+    expected = reference.compute(lines, prefix=workers.prefix)
+    assert set(V2_FAMILIES) <= _families(expected)
+    assert expected['saas_events_rejected_total{reason="unknown_ticket"}'] >= 1
+    worker = workers("--input", str(path))
+    assert settle_exact(worker, expected) == []
+
+
+@pytest.mark.integration
+def test_v2_history_two_workers_each_export_the_global_numbers(workers, tmp_path: Path) -> None:
+    path, lines = write_v2_history(tmp_path, seed=2)
+    expected = reference.compute(lines, prefix=workers.prefix)
+    assert set(V2_FAMILIES) <= _families(expected)
+    first = workers("--input", str(path))
+    second = workers()
+    for worker in (first, second):
+        assert settle_exact(worker, expected) == []
