@@ -45,7 +45,7 @@ class Runtime(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self.app = app
-        self.store = Store(settings.currency)
+        self.store = Store(settings.currency, settings.max_plans, settings.max_segments)
         self.view = UsageView(settings.max_features)
         self.targets = load_targets(settings.targets)
         topic = settings.topic

@@ -129,6 +129,8 @@ WORKER = {
     "group": "consumer group shared by the workers of one deployment",
     "targets": "TOML file of KPI targets (default: the packaged targets)",
     "max_features": "feature label cap",
+    "max_plans": "plan label cap (the rest summed as plan=\"other\")",
+    "max_segments": "segment label cap per dimension (the rest merged as segment=\"other\")",
     "session_timeout": "Kafka group session timeout, seconds",
     "commit_interval": "seconds between offset commits",
     "stream_buffer": "messages buffered per input topic",

@@ -37,6 +37,8 @@ class Settings:
     currency: str = "USD"
     partitions: int = 4
     max_features: int = 50
+    max_plans: int = 50
+    max_segments: int = 20
     publish_interval: float = 0.25
     fact_interval: float = 0.05
     report_interval: float = 0.2
@@ -72,6 +74,8 @@ def _problem(s: Settings) -> str | None:
         ("broker_port", 0 <= s.broker_port <= 65535, "a port 0..65535 (0 = any free port)"),
         ("partitions", s.partitions >= 1, "at least 1"),
         ("max_features", s.max_features >= 1, "at least 1"),
+        ("max_plans", s.max_plans >= 1, "at least 1"),
+        ("max_segments", s.max_segments >= 1, "at least 1"),
         ("connect_timeout", s.connect_timeout >= 0, "seconds >= 0"),
         ("session_timeout", s.session_timeout > 0, "seconds > 0"),
         ("stream_buffer", s.stream_buffer >= 1, "at least 1"),
