@@ -16,18 +16,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 .venv: $(STAMP)
 
+PORT ?= 8000
+
 demo: $(STAMP)
 	@echo "Starting the embedded broker, a worker and the live simulator."
-	@echo "Metrics: http://127.0.0.1:8000/metrics   (Ctrl-C stops everything)"
-	$(BIN)/streamkpi run --simulate --metrics-port 8000 --table-every 5
+	@echo "Metrics: http://127.0.0.1:$(PORT)/metrics   (Ctrl-C stops everything)"
+	$(BIN)/streamkpi run --simulate --metrics-port $(PORT) --table-every 2
 
 prometheus:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing Debian's prometheus (server + promtool)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || \
-	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null); }
-	@# the package starts a system server on :9090; the tests start their own on free ports
-	@-systemctl stop prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+	@command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus (server + promtool) and prometheus-alertmanager (+ amtool)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null) || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null); }
+	@# the packages start system servers on :9090 and :9093; the tests start their own on free ports
+	@-systemctl stop prometheus prometheus-node-exporter prometheus-alertmanager >/dev/null 2>&1 || true
+	amtool check-config prometheus/alertmanager.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check events tables engine tests bench

@@ -12,7 +12,10 @@ from engine.targets import load_targets
 def test_packaged_defaults() -> None:
     targets = load_targets(None)
     assert targets["mrr_top_share_20pct"] == 0.6 and targets["nrr"] == 1.0
-    assert len(targets) == 8
+    # v2: support and efficiency targets (docs/targets.md)
+    assert targets["csat"] == 80.0 and targets["ticket_resolution_hours"] == 48.0
+    assert targets["burn_multiple"] == 2.0
+    assert len(targets) == 11
 
 
 def test_custom_file(tmp_path: Path) -> None:

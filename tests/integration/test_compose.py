@@ -388,3 +388,19 @@ def test_dockerfile_pins_its_base_and_runs_streamkpi() -> None:
     assert 'ENTRYPOINT ["streamkpi"]' in text
     ignore = (REPO / ".dockerignore").read_text().split()
     assert {"*", "!pyproject.toml", "!engine/", "!events/", "!tables/"} <= set(ignore)
+
+
+def compose_default(value: str) -> str:
+    """What docker compose makes of `${VAR:-default}` when VAR is unset."""
+    match = re.fullmatch(r"\$\{\w+:?-([^}]*)\}", value)
+    return match[1] if match else value
+
+
+def test_grafana_asks_for_a_login_unless_anonymous_viewers_are_chosen() -> None:
+    """Anonymous viewers are off unless GRAFANA_ANONYMOUS=true (docs/operations.md)."""
+    env = services()["grafana"]["environment"]
+    assert compose_default(str(env["GF_AUTH_ANONYMOUS_ENABLED"])).lower() == "false"
+    assert "GRAFANA_ANONYMOUS" in str(env["GF_AUTH_ANONYMOUS_ENABLED"])
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"  # when chosen: never an editor
+    assert compose_default(str(env["GF_SECURITY_ADMIN_PASSWORD"])) == "admin"
+    assert "GRAFANA_ANONYMOUS" in (REPO / "docs" / "operations.md").read_text()

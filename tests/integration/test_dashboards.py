@@ -40,6 +40,7 @@ BUILTIN_METRICS = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "A
 TARGET_KPIS = {
     "customer_churn_rate", "net_mrr_churn_rate", "nrr", "mrr_top_share_20pct",
     "cac", "quick_ratio", "gross_margin", "runway_months",
+    "csat", "ticket_resolution_hours", "burn_multiple",  # v2
 }  # fmt: skip
 # What Grafana's variables stand for when a query runs outside Grafana.
 VARIABLES = {"feature": ".*", "__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
@@ -98,6 +99,16 @@ def panel_queries() -> list[tuple[str, str, str]]:
         for dash in dashboards().values()
         for panel in dash["panels"]
         for target in panel.get("targets", [])
+    ]
+
+
+def annotation_queries() -> list[tuple[str, str, str]]:
+    """(dashboard title, annotation name, PromQL) for every Prometheus annotation query."""
+    return [
+        (dash["title"], note["name"], substitute(note["expr"]))
+        for dash in dashboards().values()
+        for note in dash.get("annotations", {}).get("list", [])
+        if note.get("datasource", {}).get("type") == "prometheus"
     ]
 
 
@@ -245,6 +256,22 @@ def test_panel_query_runs_in_prometheus(
     prometheus.query(expr)  # raises PrometheusError on a parse or evaluation error
 
 
+@pytest.mark.parametrize(("dashboard", "name", "expr"), annotation_queries())
+def test_annotation_query_runs_in_prometheus(
+    prometheus: Prometheus, dashboard: str, name: str, expr: str
+) -> None:
+    prometheus.query(expr)
+
+
+def test_executive_dashboard_marks_firing_alerts() -> None:
+    """The home dashboard overlays firing business and critical engine alerts (ALERTS)."""
+    (executive,) = [d for d in dashboards().values() if d["uid"] == "streamkpi-executive"]
+    exprs = [e for d, _, e in annotation_queries() if d == executive["title"]]
+    assert any('alertstate="firing"' in e and 'area="business"' in e for e in exprs), exprs
+    assert any('area="engine"' in e and 'severity="critical"' in e for e in exprs), exprs
+    assert all(metric_names(e) == {"ALERTS"} for e in exprs)
+
+
 # -- dashboards -----------------------------------------------------------------
 
 
@@ -291,6 +318,31 @@ def test_feature_variable_drives_the_feature_panels() -> None:
     assert any('feature=~"$feature"' in e for e in exprs)
 
 
+def test_segments_dashboard_covers_both_dimensions_and_the_cohort_triangle() -> None:
+    (segments,) = [d for d in dashboards().values() if d["uid"] == "streamkpi-segments"]
+    exprs = [t["expr"] for p in segments["panels"] for t in p["targets"]]
+    for metric in ("saas_segment_mrr", "saas_segment_paying_customers", "saas_segment_new_customers",
+                   "saas_segment_customer_churn_rate", "saas_segment_nrr"):  # fmt: skip
+        for dimension in ("country", "channel"):
+            assert any(f'{metric}{{dimension="{dimension}"' in e for e in exprs), (
+                metric,
+                dimension,
+            )
+    assert any('saas_segment_cac{dimension="channel"' in e for e in exprs)
+    triangles = {
+        t["expr"]: step["options"]
+        for p in segments["panels"]
+        for t in p["targets"]
+        for step in p.get("transformations", [])
+        if step["id"] == "groupingToMatrix"
+    }
+    assert {metric_names(e).pop() for e in triangles} == {
+        "saas_cohort_logo_retention", "saas_cohort_mrr_retention",
+    }  # fmt: skip
+    for options in triangles.values():  # cohorts as rows, ages as columns
+        assert (options["rowField"], options["columnField"]) == ("cohort", "age")
+
+
 def test_substitute_replaces_grafana_variables() -> None:
     raw = 'rate(x{feature=~"$feature"}[$__rate_interval]) + y[$__interval] + z[${__range}]'
     assert substitute(raw) == 'rate(x{feature=~".*"}[1m]) + y[15s] + z[1h]'
@@ -313,8 +365,8 @@ def test_promql_analysis_understands_our_idioms() -> None:
 
 
 def all_exprs(prometheus: Prometheus) -> list[tuple[str, str]]:
-    """Every panel query, and every alert expression as Prometheus itself parsed it."""
-    panels = [(f"{d} / {p}", e) for d, p, e in panel_queries()]
+    """Every panel and annotation query, and every alert expression as Prometheus parsed it."""
+    panels = [(f"{d} / {p}", e) for d, p, e in panel_queries() + annotation_queries()]
     return panels + [(f"alert {r['name']}", r["query"]) for r in prometheus.rules()]
 
 
@@ -359,11 +411,21 @@ def test_operations_links_resolve() -> None:
     assert links - operations_anchors() == set()
 
 
+RUNBOOK_URL = re.compile(
+    r'^\{\{ or \$externalLabels\.runbook_base "(?P<base>https?://[^"\s]+)" \}\}#(?P<anchor>[\w-]+)$'
+)
+
+
 def test_runbook_urls_point_at_operations_headings(prometheus: Prometheus) -> None:
+    """Every runbook_url is `<base>#<heading of docs/operations.md>`: the base is the
+    external label `runbook_base` when Prometheus sets one, else the default, one
+    absolute URL shared by every rule (it must open from outside the repository)."""
     anchors = operations_anchors()
-    rules = prometheus.rules()
-    for rule in rules:
+    bases = set()
+    for rule in prometheus.rules():
         url = rule["annotations"].get("runbook_url", "")
-        path, _, anchor = url.partition("#")
-        assert path == "docs/operations.md" and anchor in anchors, f"{rule['name']}: {url}"
+        match = RUNBOOK_URL.match(url)
+        assert match and match["anchor"] in anchors, f"{rule['name']}: {url}"
+        bases.add(match["base"])
         assert rule["annotations"].get("summary") and rule["annotations"].get("description")
+    assert len(bases) == 1 and next(iter(bases)).endswith("/docs/operations.md"), bases

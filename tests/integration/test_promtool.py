@@ -1,9 +1,11 @@
 """promtool accepts the shipped Prometheus configuration and alert rules, and
 the rules pass their unit tests (prometheus/alerts_test.yml: a firing and a
-not-firing case for every alert).
+not-firing case for every alert); amtool accepts the shipped Alertmanager
+configuration.
 
-promtool is Debian's (/usr/bin/promtool, package `prometheus`); a missing
-binary fails the tests, it does not skip them.
+promtool is Debian's (/usr/bin/promtool, package `prometheus`), amtool comes
+with `prometheus-alertmanager`; a missing binary fails the tests, it does not
+skip them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ PROMETHEUS_DIR = REPO / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
 ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
+ALERTMANAGER = PROMETHEUS_DIR / "alertmanager.yml"
 # Where docker-compose.yml mounts prometheus/ files inside the Prometheus container.
 CONTAINER_DIR = "/etc/prometheus/"
 
@@ -30,6 +33,13 @@ def promtool() -> str:
     path = os.environ.get("PROMTOOL_BIN") or shutil.which("promtool") or "/usr/bin/promtool"
     if not os.access(path, os.X_OK):
         pytest.fail("promtool not found: install it with `apt-get install prometheus`")
+    return path
+
+
+def amtool() -> str:
+    path = os.environ.get("AMTOOL_BIN") or shutil.which("amtool") or "/usr/bin/amtool"
+    if not os.access(path, os.X_OK):
+        pytest.fail("amtool not found: install it with `apt-get install prometheus-alertmanager`")
     return path
 
 
@@ -62,6 +72,15 @@ def test_check_rules() -> None:
 
 def test_rules_unit_tests() -> None:
     assert_ok(run_promtool("test", "rules", ALERTS_TEST.name, cwd=PROMETHEUS_DIR))
+
+
+def test_alertmanager_config_checks() -> None:
+    """`amtool check-config` on the shipped alertmanager.yml (also run by `make test`)."""
+    result = subprocess.run(
+        [amtool(), "check-config", str(ALERTMANAGER)], capture_output=True, text=True, timeout=60
+    )
+    assert_ok(result)
+    assert "SUCCESS" in result.stdout, result.stdout
 
 
 def alert_names() -> set[str]:
