@@ -115,9 +115,9 @@ def with_bad_crc(batch: bytearray) -> bytearray:
     return changed
 
 
-async def produce_raw(bootstrap: str, topic: str, partition: int, batch: bytes) -> int:
-    """Send `batch` as it is in one ProduceRequest (no client-side checks); the
-    broker's error code (0 = stored)."""
+async def produce_raw(bootstrap: str, topic: str, partition: int, batch: bytes) -> tuple[int, int]:
+    """Send `batch` as it is in one ProduceRequest (no client-side checks): the
+    broker's error code (0 = stored) and the base offset it was stored at."""
     from aiokafka import TopicPartition
     from aiokafka.client import AIOKafkaClient
     from aiokafka.protocol.produce import ProduceRequest
@@ -129,6 +129,36 @@ async def produce_raw(bootstrap: str, topic: str, partition: int, batch: bytes) 
         node = client.cluster.leader_for_partition(TopicPartition(topic, partition))
         request = ProduceRequest(None, -1, 10_000, [(topic, [(partition, bytes(batch))])])
         response = await client.send(node, request)
-        return int(response.topics[0][1][0][1])
+        _, error, offset, *_ = response.topics[0][1][0]
+        return int(error), int(offset)
+    finally:
+        await client.close()
+
+
+async def fetch_batches(bootstrap: str, topic: str, partition: int) -> list[tuple[int, int, int]]:
+    """(base offset, codec id, record count) of every batch the broker stores in a
+    partition, from raw Fetch responses: what a consumer really receives."""
+    from aiokafka import TopicPartition
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.fetch import FetchRequest
+    from aiokafka.record.memory_records import MemoryRecords
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    batches: list[tuple[int, int, int]] = []
+    try:
+        await client.force_metadata_update()
+        node = client.cluster.leader_for_partition(TopicPartition(topic, partition))
+        offset = 0
+        while True:
+            request = FetchRequest(100, 1, 8 << 20, 0, [(topic, [(partition, offset, 8 << 20)])])
+            response = await client.send(node, request)
+            records = MemoryRecords(response.topics[0][1][0][-1])
+            if not records.has_next():
+                return batches
+            while records.has_next():
+                batch = records.next_batch()
+                batches.append((batch.base_offset, batch.compression_type, len(list(batch))))
+                offset = batch.next_offset
     finally:
         await client.close()
