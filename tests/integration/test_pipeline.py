@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -133,8 +134,8 @@ V2_FAMILIES = (
 )
 
 
-def write_v2_history(tmp_path: Path, seed: int = 13) -> tuple[Path, list[bytes]]:
-    lines = v2_history(V2Config(seed=seed))
+def write_v2_history(tmp_path: Path, seed: int = 13, **config: object) -> tuple[Path, list[bytes]]:
+    lines = v2_history(V2Config(seed=seed, **config))  # type: ignore[arg-type]
     path = tmp_path / f"v2-{seed}.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path, lines
@@ -174,3 +175,16 @@ def test_v2_history_two_workers_each_export_the_global_numbers(workers, tmp_path
     second = workers()
     for worker in (first, second):
         assert settle_exact(worker, expected) == []
+
+
+@pytest.mark.integration
+def test_v2_long_history_keeps_only_the_last_12_cohort_months(workers, tmp_path: Path) -> None:
+    """14 months of customers: older cohorts drop out, ages reach 11."""
+    start = datetime(2025, 1, 10, tzinfo=UTC)
+    path, lines = write_v2_history(tmp_path, seed=21, days=420, customers=40, start=start)
+    expected = reference.compute(lines, prefix=workers.prefix)
+    cohorts = {k for k in expected if k.startswith("saas_cohort_customers")}
+    assert min(k.split('"')[1] for k in cohorts) == "2025-04"  # month(T) = 2026-03
+    assert 'saas_cohort_logo_retention{age="11",cohort="2025-04"}' in expected
+    worker = workers("--input", str(path))
+    assert settle_exact(worker, expected) == []
