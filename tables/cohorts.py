@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import cache
 
 from tables.money import Money
 from tables.movements import NEW, SIGN, Movement
@@ -24,7 +25,12 @@ MONTHS = 12
 
 def month_of(ts: float) -> int:
     """Months since year 0 of the UTC month containing `ts`."""
-    moment = datetime.fromtimestamp(ts, UTC)
+    return _month_of_day(int(ts // 86400))
+
+
+@cache
+def _month_of_day(day: int) -> int:
+    moment = datetime.fromtimestamp(day * 86400, UTC)
     return moment.year * 12 + moment.month - 1
 
 

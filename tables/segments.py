@@ -54,8 +54,9 @@ class Segments:
         self.cap = cap
         self.attrs: dict[str, dict[str, str]] = {d: {} for d in DIMENSIONS}
         self.mrr: dict[str, Money] = {}  # customer -> current MRR (paying customers only)
-        self.totals: dict[str, dict[str, Figures]] = {d: {} for d in DIMENSIONS}
-        self.recent: dict[str, list[tuple[int, Movement]]] = {}  # customer -> (day, movement)
+        self.seg_mrr: dict[str, dict[str, Money]] = {d: {} for d in DIMENSIONS}
+        self.seg_paying: dict[str, dict[str, int]] = {d: {} for d in DIMENSIONS}
+        self.days: dict[int, list[tuple[str, Movement]]] = {}  # day -> (customer, movement)
         self._latest = -(10**9)
 
     def segment(self, dimension: str, customer_id: str) -> str:
@@ -65,58 +66,54 @@ class Segments:
         """Book one subscription-topic event: new attributes, the customer's MRR now
         and the movements it made."""
         customer_id: str = getattr(event, "customer_id")  # noqa: B009 - subscription events
-        self._count(customer_id, -1)
+        old_mrr = self.mrr.get(customer_id, 0)
         if isinstance(event, t.CustomerUpdated):
+            self._book(customer_id, old_mrr, -1)
             for dimension in DIMENSIONS:
                 value = getattr(event, dimension)
                 if value is not None:
                     self.attrs[dimension][customer_id] = value
-        if new_mrr:
-            self.mrr[customer_id] = new_mrr
-        else:
-            self.mrr.pop(customer_id, None)
-        self._count(customer_id, +1)
+            self._book(customer_id, new_mrr, +1)
+        elif new_mrr != old_mrr:
+            self._book(customer_id, old_mrr, -1)
+            self._book(customer_id, new_mrr, +1)
         if moves:
             self._remember(customer_id, event.day, moves)
 
-    def _count(self, customer_id: str, sign: int) -> None:
-        """Add (+1) or remove (−1) the customer's MRR from its current segments."""
-        mrr = self.mrr.get(customer_id, 0)
+    def _book(self, customer_id: str, mrr: Money, sign: int) -> None:
+        """Add (+1) or remove (−1) a paying customer's MRR in its current segments."""
+        if sign > 0 and mrr:
+            self.mrr[customer_id] = mrr
+        elif sign < 0:
+            self.mrr.pop(customer_id, None)
         if not mrr:
             return
         for dimension in DIMENSIONS:
             name = self.segment(dimension, customer_id)
-            one = self.totals[dimension].setdefault(name, Figures())
-            one.mrr += sign * mrr
-            one.paying += sign
-            if not one.paying:
-                del self.totals[dimension][name]
+            totals, paying = self.seg_mrr[dimension], self.seg_paying[dimension]
+            totals[name] = totals.get(name, 0) + sign * mrr
+            paying[name] = paying.get(name, 0) + sign
+            if not paying[name]:
+                del totals[name], paying[name]
 
     def _remember(self, customer_id: str, day: int, moves: tuple[Movement, ...]) -> None:
-        self.recent.setdefault(customer_id, []).extend((day, move) for move in moves)
-        if day <= self._latest:
-            return
-        self._latest = day
-        horizon = day - KEEP_DAYS
-        for key in list(self.recent):
-            kept = [(d, m) for d, m in self.recent[key] if d > horizon]
-            if kept:
-                self.recent[key] = kept
-            else:
-                del self.recent[key]
+        self.days.setdefault(day, []).extend((customer_id, move) for move in moves)
+        if day > self._latest:
+            self._latest = day
+            for old in [d for d in self.days if d <= day - KEEP_DAYS]:
+                del self.days[old]
 
     def figures(self, dimension: str, asof_day: int | None) -> dict[str, Figures]:
         """Per segment of `dimension`: MRR, paying and 30-day movement sums."""
-        per = {name: Figures(f.mrr, f.paying) for name, f in self.totals[dimension].items()}
+        paying = self.seg_paying[dimension]
+        per = {name: Figures(mrr, paying[name]) for name, mrr in self.seg_mrr[dimension].items()}
         if asof_day is None:
             return per
-        first = asof_day - 29
-        for customer_id, moves in self.recent.items():
-            for day, move in moves:
-                if first <= day <= asof_day:
-                    one = per.setdefault(self.segment(dimension, customer_id), Figures())
-                    one.amount[move.kind] += move.amount
-                    one.count[move.kind] += 1
+        for day in range(asof_day - 29, asof_day + 1):
+            for customer_id, move in self.days.get(day, ()):
+                one = per.setdefault(self.segment(dimension, customer_id), Figures())
+                one.amount[move.kind] += move.amount
+                one.count[move.kind] += 1
         return per
 
     def samples(self, asof_day: int | None, spend: ChannelSpend) -> Iterator[Sample]:
