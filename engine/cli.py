@@ -129,8 +129,8 @@ WORKER = {
     "group": "consumer group shared by the workers of one deployment",
     "targets": "TOML file of KPI targets (default: the packaged targets)",
     "max_features": "feature label cap",
-    "max_plans": "plan label cap (the rest summed as plan=\"other\")",
-    "max_segments": "segment label cap per dimension (the rest merged as segment=\"other\")",
+    "max_plans": 'plan label cap (the rest summed as plan="other")',
+    "max_segments": 'segment label cap per dimension (the rest merged as segment="other")',
     "session_timeout": "Kafka group session timeout, seconds",
     "commit_interval": "seconds between offset commits",
     "stream_buffer": "messages buffered per input topic",
@@ -227,6 +227,8 @@ def _check_env(args: argparse.Namespace) -> None:
 
 
 def _logging(level: str) -> None:
+    if level.lower() not in settings_mod.LOG_LEVELS:
+        raise SettingError(f"--log-level / STREAMKPI_LOG_LEVEL {level!r}: not a log level")
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

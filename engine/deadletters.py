@@ -6,6 +6,8 @@ detail, the topic the input arrived on and its raw bytes as text.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,14 +32,16 @@ async def latest(settings: Settings, limit: int) -> list[dict[str, Any]]:
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         if not partitions:
-            await consumer.stop()
             raise LookupError(f"no topic {topic} at {settings.bootstrap} (check --prefix)")
         letters = []
         for partition in sorted(partitions):
             letters += await _tail(consumer, TopicPartition(topic, partition), limit)
     finally:
-        await consumer.stop()
-    letters.sort(key=lambda letter: letter["_timestamp"])
+        # aiokafka cancels its unused committed-offsets task on stop when nothing was
+        # ever assigned, and lets the CancelledError out: it means nothing here.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
+    letters.sort(key=lambda letter: (letter["_timestamp"], letter["_offset"]))
     return letters[-limit:]
 
 
