@@ -36,6 +36,11 @@ DATASOURCE_UID = "prometheus"
 
 # Beyond SPEC §4 (docs/definitions.md): duplicates per topic, configured KPI targets.
 EXTRA_METRICS = {"saas_events_duplicate_total", "saas_kpi_target"}
+# The Stripe receiver's own series (docs/stripe.md "Receiver metrics"), engine-health row.
+EXTRA_METRICS |= {
+    "saas_stripe_events_total", "saas_stripe_rejected_total", "saas_stripe_webhook_requests_total",
+    "saas_collector_events_total", "saas_collector_rejected_total", "saas_collector_requests_total",
+}  # fmt: skip
 BUILTIN_METRICS = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
 TARGET_KPIS = {
     "customer_churn_rate", "net_mrr_churn_rate", "nrr", "mrr_top_share_20pct",
