@@ -281,3 +281,21 @@ def test_webhook_answers_503_without_its_secret(broker: EmbeddedBroker, tmp_path
         assert status == 503 and "STREAMKPI_STRIPE_WEBHOOK_SECRET" in answer["error"]
     finally:
         collector_only.stop()
+
+
+def test_unreadable_stripe_object_is_dead_lettered_not_retried(receivers) -> None:
+    """A genuine event the mapping cannot read: 200 (a retry would not help), dead letter, counted."""
+    receiver = receivers()
+    broken = {"id": "sub_z", "object": "subscription", "status": "active"}  # no customer
+    body = event("evt_z", "customer.subscription.updated", T0, broken)
+    status, answer = receiver.deliver(body)
+    assert (status, answer["outcome"]) == (200, "rejected") and answer["reason"]
+    dead = [v for _k, v in read_topic(receiver.bootstrap, receiver.prefix + "rejected")]
+    assert [(v["topic"], v["reason"]) for v in dead] == [("stripe:webhook", answer["reason"])]
+    assert orjson.loads(dead[0]["raw"])["id"] == "evt_z"
+    assert read_topic(receiver.bootstrap, receiver.prefix + "subscriptions") == []
+    metrics = receiver.metrics()
+    assert (
+        metrics['saas_stripe_events_total{outcome="rejected",type="customer.subscription.updated"}']
+        == 1
+    )
