@@ -45,10 +45,11 @@ FEATURES = ["reports", "export", "api", "alerts", "billing", "sso"]
 class V2Config:
     customers: int = 60
     days: int = 90
-    seed: int = 13
+    seed: int = 1
     start: datetime = datetime(2025, 12, 20, tzinfo=UTC)
     duplicate_every: int = 11  # every n-th line is sent twice
     users_per_customer: int = 3
+    backdate: float = 0.08  # share of subscription changes whose ts lies before their log place
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
@@ -96,6 +97,7 @@ class _Writer:
 
 class _Customer:
     def __init__(self, index: int, rng: random.Random, config: V2Config) -> None:
+        self.index = index
         self.id = f"cust-{index:03d}"
         self.rng = rng
         self.arrival = rng.uniform(0, config.days * 0.85)
@@ -140,6 +142,14 @@ class _History:
         )  # fmt: skip
         c.subs[sub] = {"live": True, "scheduled": False, "amount": amount, "paused": False}
 
+    def change(self, type_: str, day: float, **fields: Any) -> None:
+        """A subscription event of one customer, sometimes with a `ts` up to 3 days
+        before its place in the log (SPEC §3: log order applies, `ts` picks the day)."""
+        ts_day = None
+        if self.rng.random() < self.config.backdate:
+            ts_day = day - self.rng.uniform(0.1, 3)
+        self.out.emit(type_, day, ts_day, **fields)
+
     def life_event(self, c: _Customer, day: float) -> None:
         """One random change to one of the customer's subscriptions."""
         rng = self.rng
@@ -157,24 +167,24 @@ class _History:
                 state.update(live=True, scheduled=False, amount=amount, paused=False)
             return
         if state["paused"]:
-            self.out.emit("subscription.resumed", day, **fields)
+            self.change("subscription.resumed", day, **fields)
             state["paused"] = False
         elif roll < 0.25:
             factor = rng.choice([0.5, 0.8, 1.25, 1.5, 2.0])
             state["amount"] = max(1, int(state["amount"] * factor))
-            self.out.emit("subscription.changed", day, **fields, amount=state["amount"])
+            self.change("subscription.changed", day, **fields, amount=state["amount"])
         elif roll < 0.32:
-            self.out.emit("subscription.changed", day, **fields, plan=rng.choice(PLANS))
+            self.change("subscription.changed", day, **fields, plan=rng.choice(PLANS))
         elif roll < 0.37:
-            self.out.emit("subscription.changed", day, **fields, quantity=rng.randint(1, 9))
+            self.change("subscription.changed", day, **fields, quantity=rng.randint(1, 9))
         elif roll < 0.55 and not state["scheduled"]:
             self.schedule(c, day, sub)
         elif roll < 0.62:
-            self.out.emit("subscription.paused", day, **fields)
+            self.change("subscription.paused", day, **fields)
             state["paused"] = True
         elif roll < 0.75:
             reason = rng.choice(["payment_failed", "too_expensive", ...])
-            self.out.emit("subscription.canceled", day, **fields, reason=reason)
+            self.change("subscription.canceled", day, **fields, reason=reason)
             state.update(live=False, scheduled=False)
 
     def schedule(self, c: _Customer, day: float, sub: str) -> None:
@@ -188,17 +198,17 @@ class _History:
                 cancel_at_period_end=True,
             )  # fmt: skip
         else:
-            self.out.emit("subscription.changed", day, **fields, cancel_at_period_end=True)
+            self.change("subscription.changed", day, **fields, cancel_at_period_end=True)
         state["scheduled"] = True
         later = day + self.rng.uniform(1, 20)
         if later >= self.config.days:
             return
         outcome = self.rng.random()
         if outcome < 0.35:
-            self.out.emit("subscription.changed", later, **fields, cancel_at_period_end=False)
+            self.change("subscription.changed", later, **fields, cancel_at_period_end=False)
             state["scheduled"] = False
         elif outcome < 0.7:
-            self.out.emit("subscription.canceled", later, **fields)
+            self.change("subscription.canceled", later, **fields)
             state.update(live=False, scheduled=False)
         # else: still pending at the end (counts in committed MRR / pending cancellations)
 
@@ -210,7 +220,8 @@ class _History:
         if rng.random() < 0.85:
             attributes["country"] = _pick(rng, COUNTRIES)
         if rng.random() < 0.8:
-            attributes["channel"] = _pick(rng, MAIN_CHANNELS + TAIL_CHANNELS)
+            channels = MAIN_CHANNELS + TAIL_CHANNELS  # every channel in turn: more than 20
+            attributes["channel"] = channels[c.index % len(channels)][0]
         if attributes:
             self.out.emit("customer.updated", day, customer_id=c.id, **attributes)
         self.start_sub(c, day + 0.01, "s1", trial=rng.random() < 0.4)
@@ -275,7 +286,8 @@ class _History:
         if rng.random() < 0.2:
             return  # still open at the end
         done = reply + rng.uniform(0.1, 4)
-        self.out.emit("ticket.resolved", done, **fields)
+        backdated = day - 0.1 if rng.random() < 0.05 else None  # resolved "before" opened: 0 h
+        self.out.emit("ticket.resolved", done, backdated, **fields)
         if rng.random() < 0.15:  # resolved twice: unknown_ticket
             self.out.emit("ticket.resolved", done + 0.1, **fields)
         if rng.random() < 0.6:

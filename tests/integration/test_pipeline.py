@@ -134,7 +134,7 @@ V2_FAMILIES = (
 )
 
 
-def write_v2_history(tmp_path: Path, seed: int = 13, **config: object) -> tuple[Path, list[bytes]]:
+def write_v2_history(tmp_path: Path, seed: int = 1, **config: object) -> tuple[Path, list[bytes]]:
     lines = v2_history(V2Config(seed=seed, **config))  # type: ignore[arg-type]
     path = tmp_path / f"v2-{seed}.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
