@@ -25,6 +25,7 @@ import hmac
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -301,12 +302,11 @@ async def run(settings: Settings, config: ReceiverConfig) -> None:
     await receiver.start()
     webhook = "on" if config.webhook_secret else f"503 until {SECRET_ENV} is set"
     collector = "on" if config.collector_token else f"off ({TOKEN_ENV} unset)"
-    log.warning(
-        "stripe receiver on http://%s:%d (webhook %s, /events %s)",
-        config.bind,
-        receiver.port,
-        webhook,
-        collector,
+    print(
+        f"stripe receiver on http://{config.bind}:{receiver.port} "
+        f"(webhook {webhook}, /events {collector})",
+        file=sys.stderr,
+        flush=True,
     )
     try:
         await stop.wait()
