@@ -28,9 +28,10 @@ from engine.router import Router
 from engine.settings import Settings
 from engine.targets import load_targets
 from engine.usage import UsageOwner
+from events import facts as wire
 from events import schema
 from events import types as t
-from events.codec import decode, decode_fact
+from events.codec import decode
 from tables.activity import UsageView
 from tables.report import Sample, report
 from tables.store import Store
@@ -90,20 +91,20 @@ class Runtime(Service):
             self._apply_fact(body)
 
     def _apply_fact(self, body: dict[str, Any]) -> None:
-        if "_reject" in body:
-            self.store.count_rejection(body["_key"], body["_reject"])
-        elif "_dup" in body:
-            self.store.count_duplicate(body["_key"], body["_dup"])
-        elif "_usage" in body:
-            for customer, day in body["_usage"]:
-                self.store.note_usage(customer, day)
-        elif self.store.knows_input(body.get("_src", "")):
+        if self.store.knows_input(wire.source_of(body)):
             return  # this worker applied the input itself (read-your-writes)
+        fact = wire.decode(body)
+        if isinstance(fact, wire.Rejected):
+            self.store.count_rejection(fact.key, fact.reason)
+        elif isinstance(fact, wire.Duplicate):
+            self.store.count_duplicate(fact.key, fact.topic)
+        elif isinstance(fact, wire.UsageNote):
+            for customer, day in fact.activity:
+                self.store.note_usage(customer, day)
         else:
-            event, suffix, pinned, source = decode_fact(body)
-            self.store.apply(event, suffix, pinned, source.rsplit(":", 2)[0])
-            if source:
-                self.store.remember_input(source)
+            self.store.apply(fact.event, fact.topic, fact.pinned, wire.partition_of(fact.source))
+            if fact.source:
+                self.store.remember_input(fact.source)
 
     def _on_business(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.value and b"fx.rate" in record.value:
@@ -111,7 +112,7 @@ class Runtime(Service):
                 if not isinstance(item, t.FxRate):
                     continue
                 if self.store.apply(item, schema.BUSINESS).status == "duplicate":
-                    key = f"{record.topic}:{record.partition}:{record.offset}:{index}"
+                    key = wire.input_key(record.topic, record.partition, record.offset, index)
                     self.store.count_duplicate(key, schema.BUSINESS)
 
     def _on_usage_state(self, record: ConsumerRecord[bytes, bytes]) -> None:

@@ -14,12 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import orjson
-
 from engine.undecodable import UndecodableBatch
+from events import facts as wire
 from events import schema
 from events import types as t
-from events.codec import dead_letter, decode, encode_fact
+from events.codec import dead_letter, decode
 from tables.store import Store
 
 log = logging.getLogger("streamkpi.router")
@@ -88,17 +87,17 @@ class Router:
     async def _apply(self, event: t.Event, suffix: str, message: Message, index: int) -> None:
         if self._needs_fx(event):
             await self.reader.sync(max_age=0.2)
-        outcome = self.store.apply(event, suffix, None, f"{message.topic}:{message.partition}")
         source = _key(message, index)
+        outcome = self.store.apply(event, suffix, None, wire.partition_of(source))
         if outcome.status == "applied":
             self.store.remember_input(source)
-            fact = encode_fact(event, suffix, outcome.pinned, source)
+            fact = wire.encode(wire.Applied(event, suffix, outcome.pinned, source))
             self.facts.add(message.topic, message.partition, fact)
         elif outcome.status == "rejected":
             rejection = t.Rejection(outcome.reason, "", message.value or b"")
             await self._reject(rejection, suffix, message, index)
         elif self.store.count_duplicate(source, suffix):
-            fact = orjson.dumps({"_dup": suffix, "_key": source})
+            fact = wire.encode(wire.Duplicate(suffix, source))
             self.facts.add(message.topic, message.partition, fact)
 
     def _needs_fx(self, event: t.Event) -> bool:
@@ -119,10 +118,10 @@ class Router:
         log.debug("rejected %s: %s (%s)", key, rejection.reason, rejection.detail)
         topic = self.prefix + suffix
         await self.send(self.prefix + schema.REJECTED, message.key, dead_letter(rejection, topic))
-        fact = orjson.dumps({"_reject": rejection.reason, "_key": key})
+        fact = wire.encode(wire.Rejected(rejection.reason, key))
         self.facts.add(message.topic, message.partition, fact)
 
 
 def _key(message: Message, index: int) -> str:
     """Where an input came from: the idempotency key of its reject/duplicate counts."""
-    return f"{message.topic}:{message.partition}:{message.offset}:{index}"
+    return wire.input_key(message.topic, message.partition, message.offset, index)

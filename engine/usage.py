@@ -14,8 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
+from events import facts as wire
 from events import types as t
 from tables.activity import PartitionActivity, UsageView
 from tables.store import Store
@@ -79,7 +78,7 @@ class UsageOwner:
             if activity:
                 for customer, day in activity:
                     self.store.note_usage(customer, day)
-                fact = orjson.dumps({"_usage": activity})
+                fact = wire.encode(wire.UsageNote(activity))
                 await send(self.facts_topic, str(partition).encode(), fact)
             sent += len(snapshots)
         for ack in acks:

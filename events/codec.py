@@ -2,28 +2,21 @@
 
 `decode(raw, topic)` never raises: every input becomes events and/or
 `Rejection`s. A JSON array is a batch of usage/visit events on `saas.usage`
-(SPEC §2.4); each element is judged on its own.
-
-Facts are the validated events re-encoded for the `facts` topic (see
-docs/architecture.md): the event's own fields plus the FX rate pinned when it
-was applied, so that every worker folds exactly the same numbers.
+(SPEC §2.4); each element is judged on its own. The facts the workers exchange
+have their own wire format in `events.facts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
-from fractions import Fraction
 from typing import Any
 
 import orjson
 
 from events import schema
-from events.types import Event, FxRate, Rejection
+from events.types import Event, Rejection
 from events.validate import check
 
 MAX_MESSAGE_BYTES = 1 << 20
-
-_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
 
 
 def _reject(reason: str, detail: str, raw: bytes) -> Rejection:
@@ -87,41 +80,3 @@ def dead_letter(rejection: Rejection, topic: str) -> bytes:
             "raw": rejection.raw.decode("utf-8", "backslashreplace"),
         }
     )
-
-
-def _names(cls: type[Event]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
-def encode_fact(
-    event: Event, topic: str, pinned: dict[str, Fraction] | None = None, source: str = ""
-) -> bytes:
-    """A validated event from topic suffix `topic` as a fact.
-
-    `pinned` maps currency -> the rate used; `source` is the input's
-    topic:partition:offset:index, so that every worker knows a re-delivery of
-    that input for a replay rather than a duplicate.
-    """
-    body = {name: getattr(event, name) for name in _names(type(event))}
-    if isinstance(event, FxRate):
-        body["rate"] = str(event.rate)
-    body["_topic"] = topic
-    if source:
-        body["_src"] = source
-    if pinned:
-        body["_fx"] = {cur: str(rate) for cur, rate in pinned.items()}
-    return orjson.dumps(body)
-
-
-def decode_fact(body: dict[str, Any]) -> tuple[Event, str, dict[str, Fraction], str]:
-    """Inverse of `encode_fact` on the decoded JSON object (facts are written by the engine)."""
-    pinned = {cur: Fraction(rate) for cur, rate in body.pop("_fx", {}).items()}
-    topic = body.pop("_topic")
-    source = body.pop("_src", "")
-    spec = schema.SPECS[body["type"]]
-    if "rate" in body:
-        body["rate"] = Fraction(body["rate"])
-    return spec.cls(**body), topic, pinned, source

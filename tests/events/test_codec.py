@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import orjson
 import pytest
 
 from events import types as t
-from events.codec import decode, decode_fact, encode_fact
+from events.codec import decode
 
 TS = "2026-03-01T12:00:00Z"
 STARTED = {
@@ -125,13 +123,3 @@ def test_empty_batch_and_batch_outside_usage() -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     assert isinstance(one({**STARTED, "coupon": "X", "nested": {"a": [1]}}), t.SubscriptionStarted)
-
-
-def test_fact_round_trip_keeps_pinned_rate_and_topic() -> None:
-    rate = {"event_id": "f1", "type": "fx.rate", "ts": TS, "currency": "EUR", "rate": 1.0842}
-    event = one(rate, "business")
-    assert isinstance(event, t.FxRate) and event.rate == Fraction("1.0842")
-    fact = encode_fact(event, "business", {"EUR": Fraction(3, 2)}, "t:1:7:0")
-    back, topic, pinned, source = decode_fact(orjson.loads(fact))
-    assert back == event and topic == "business" and pinned == {"EUR": Fraction(3, 2)}
-    assert source == "t:1:7:0"
