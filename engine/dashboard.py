@@ -87,7 +87,7 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
         "Support",
         (
-            ("Tickets/account", "saas_tickets_per_customer", W30, "ratio", ""),
+            ("Tickets/account", "saas_tickets_per_customer", W30, "num", ""),
             (
                 "Resolution time",
                 "saas_ticket_resolution_hours",
@@ -146,6 +146,7 @@ def human(value: float | None, unit: str, currency: str) -> str:
         "hours": lambda v: f"{v:,.1f} h",
         "nps": lambda v: f"{v:+.0f}",
         "count": lambda v: f"{v:,.0f}",
+        "num": lambda v: f"{v:,.2f}",
     }
     return formats[unit](value)
 
