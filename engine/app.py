@@ -79,6 +79,7 @@ class Runtime(Service):
             samples.extend(
                 ("saas_kpi_target", (("kpi", kpi),), value) for kpi, value in self.targets.items()
             )
+            samples.extend(self.reader.samples())
             self._cached = (now, samples)
         return self._cached[1]
 

@@ -38,6 +38,15 @@ class GlobalReader:
         self.errors = 0
         self.applied = 0
 
+    def samples(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        """Records folded and records that failed (a failed fact is visible on /metrics,
+        not only in the log). Named streamkpi_*: the engine's own health, not a KPI."""
+        name = "streamkpi_reader_records_total"
+        return [
+            (name, (("outcome", "applied"),), float(self.applied)),
+            (name, (("outcome", "error"),), float(self.errors)),
+        ]
+
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
             enable_auto_commit=False,

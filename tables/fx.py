@@ -39,6 +39,3 @@ class FxRates:
             return None
         index = bisect.bisect_right(history, (ts, float("inf"), Fraction(0))) - 1
         return history[index][2] if index >= 0 else None
-
-    def known(self, currency: str) -> bool:
-        return currency == self.reporting or currency in self._history

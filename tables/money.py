@@ -45,7 +45,3 @@ def convert(amount: int, currency: str, rate: Fraction, reporting: str) -> Money
     value = Fraction(amount * 10 ** exponent(reporting), 10 ** exponent(currency)) * rate
     return value.numerator if value.denominator == 1 else value
 
-
-def to_major(minor: Money, currency: str) -> float:
-    """Minor units -> float major units, for export."""
-    return float(Fraction(minor) / 10 ** exponent(currency))
