@@ -84,6 +84,10 @@ class _Envelope:
 
 def translate(stripe_event: dict[str, Any], memory: Memory) -> Translation:
     """Translate one Stripe event (SPEC §6); see the module docstring."""
+    kind = stripe_event.get("type") if isinstance(stripe_event, dict) else None
+    unread = isinstance(kind, str) and kind != "" and _handler(kind) is None
+    if unread and stripe_event.get("object") == "event":  # most of an account's events
+        return Translation(IGNORED, stripe_type=_label(kind))
     envelope = _envelope(stripe_event)
     if isinstance(envelope, str):
         stripe_type = stripe_event.get("type") if isinstance(stripe_event, dict) else None
