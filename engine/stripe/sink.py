@@ -40,6 +40,7 @@ class Sink:
             producer = AIOKafkaProducer(
                 acks="all",
                 linger_ms=2,
+                retry_backoff_ms=500,  # during an outage: fewer reconnect attempts and log lines
                 max_request_size=4 << 20,
                 request_timeout_ms=int(self.timeout * 1000),
                 **self.client_options,
