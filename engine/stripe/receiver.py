@@ -72,11 +72,12 @@ class ReceiverConfig:
     ) -> ReceiverConfig:
         """Credentials come only from the environment (an empty value is unset)."""
         env = os.environ if environ is None else environ
-        given = {k: v for k, v in {"port": port, "bind": bind}.items() if v is not None}
+        defaults = cls()
         return cls(
+            port=defaults.port if port is None else port,
+            bind=bind or defaults.bind,
             webhook_secret=env.get(SECRET_ENV) or None,
             collector_token=env.get(TOKEN_ENV) or None,
-            **given,
         )
 
 
@@ -158,10 +159,7 @@ class Receiver:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.bind, self.config.port)
         await site.start()
-        if self.config.port == 0:  # an ephemeral port (tests): learn which
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])  # the real one when --port 0
 
     async def stop(self) -> None:
         if self._runner is not None:
