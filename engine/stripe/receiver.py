@@ -37,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from engine import kafka
 from engine.settings import Settings
 from engine.stripe import intake
+from engine.stripe.mapping import translate
 from engine.stripe.memory import STATE_TOPIC_SUFFIX, Memory, load_memory, save_updates
 from engine.stripe.signature import TOLERANCE, verify
 from engine.stripe.sink import Sink, Unavailable
@@ -213,8 +214,6 @@ class Receiver:
     async def _deliver(self, event: dict[str, Any], body: bytes) -> dict[str, Any]:
         """Translate, produce, await acks, save the memory updates: the order that
         lets a failure at any step be retried with the same derived event ids."""
-        from engine.stripe.mapping import translate
-
         assert self.memory is not None, "start() loads the memory first"
         result = translate(event, self.memory)
         records = [self._record(derived) for derived in result.events]
