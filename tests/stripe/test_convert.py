@@ -73,6 +73,7 @@ def test_cli_convert_writes_the_history_and_reports(
         ["stripe", "convert", "{file}"],
         ["stripe", "import", "{file}"],
         ["stripe"],
+        ["stripe", "webhook", "--bootstrap", "127.0.0.1:9"],  # neither secret nor token set
     ],
 )
 def test_cli_usage_errors_exit_2_with_one_line(
@@ -82,7 +83,8 @@ def test_cli_usage_errors_exit_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("STREAMKPI_BOOTSTRAP", raising=False)
-    monkeypatch.delenv("STREAMKPI_OUT", raising=False)
+    for name in ("OUT", "STRIPE_WEBHOOK_SECRET", "COLLECTOR_TOKEN"):
+        monkeypatch.delenv(f"STREAMKPI_{name}", raising=False)
     source = tmp_path / "export.jsonl"
     source.write_bytes(b"")
     assert main([a.replace("{file}", str(source)) for a in argv]) == 2
