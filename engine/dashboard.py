@@ -178,6 +178,12 @@ def sparkline(values: list[float], width: int = 30) -> str:
     return "".join(BARS[0 if span == 0 else round((v - low) / span * 7)] for v in shown)
 
 
+def _since_data(values: list[float]) -> list[float]:
+    """The values from the first non-zero one: a worker starts at 0 before its backlog."""
+    start = next((i for i, v in enumerate(values) if v), len(values))
+    return values[start:]
+
+
 @dataclass
 class History:
     """What the dashboard remembers between refreshes: (monotonic s, MRR, DAU, rejected)."""
@@ -274,8 +280,8 @@ def build_view(samples: Iterable[Sample], currency: str, history: History | None
         processed=_total(values, "saas_events_processed_total"),
         rejected=rejected,
         groups=tuple(groups),
-        mrr_trend=sparkline([p[1] for p in points]),
-        dau_trend=sparkline([p[2] for p in points]),
+        mrr_trend=sparkline(_since_data([p[1] for p in points])),
+        dau_trend=sparkline(_since_data([p[2] for p in points])),
         alerts=_alerts(by_kpi, history, rejected),
     )
 

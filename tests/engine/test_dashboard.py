@@ -151,3 +151,11 @@ def test_screen_prints_plain_text_when_not_a_tty() -> None:
     text = out.getvalue()
     assert text.count("as of 2026-12-01 00:00 UTC") == 2
     assert "\x1b[" not in text
+
+
+def test_trend_starts_with_the_first_data() -> None:
+    """A worker exports 0 before it read its backlog: that is not a fall of MRR."""
+    history = History()
+    for mrr in (0.0, 0.0, 100.0, 100.0, 120.0):
+        view = build_view([("saas_mrr", (), mrr)], "USD", history)
+    assert view.mrr_trend == "▁▁█"
