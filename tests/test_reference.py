@@ -1,4 +1,4 @@
-"""Hand-computed checks of the batch oracle in tests/reference.py.
+"""Hand-computed checks of the batch oracle in tests/reference/.
 
 Every expected number below was worked out by hand from SPEC §3 and
 docs/definitions.md, so the oracle can be trusted when the integration tests
