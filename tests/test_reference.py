@@ -994,6 +994,38 @@ def test_segment_cap_merges_the_rest_into_other() -> None:
     assert out[seg("saas_segment_mrr", "country", "unknown")] == 700.0
 
 
+def test_unknown_merged_into_other_and_its_spend() -> None:
+    """`unknown` ranks like any segment; merged, its customers count in `other`'s CAC
+    denominator, but a spend tagged "unknown" is in no channel's CAC."""
+    out = run(
+        *[updated(f"c{i}", JAN1, channel=f"ch{i}") for i in range(3)],
+        *[start(f"c{i}", 10000 * (i + 1), mar(2)) for i in range(3)],
+        start("u", 500, mar(2)),  # no channel: "unknown", the smallest MRR
+        ev("spend", mar(3), category="sales", amount=7000, currency="USD", channel="ch0"),
+        ev("spend", mar(3), category="sales", amount=5000, currency="USD", channel="unknown"),
+        max_segments=2,
+    )
+    assert out[seg("saas_segment_mrr", "channel", "other")] == 105.0  # ch0 100 + unknown 5
+    assert out[seg("saas_segment_new_customers", "channel", "other", True)] == 2
+    assert out[seg("saas_segment_cac", "channel", "other", True)] == 35.0  # 70 / 2
+
+
+def test_a_segment_literally_named_other_joins_the_merged_one() -> None:
+    """Reading: with an overflow, a channel named "other" is merged with the rest,
+    so that the segments still sum to the totals."""
+    out = run(
+        *[updated(f"c{i}", JAN1, channel=f"ch{i}") for i in range(3)],
+        updated("o", JAN1, channel="other"),
+        *[start(f"c{i}", 1000 * (i + 1), mar(2)) for i in range(3)],
+        start("o", 9000, mar(2)),  # the largest segment
+        max_segments=2,
+    )
+    segments = {k.split('segment="')[1].split('"')[0] for k in out if "saas_segment_mrr{" in k}
+    assert segments >= {"other", "ch2"} and "ch0" not in segments
+    assert out[seg("saas_segment_mrr", "channel", "other")] == 90.0 + 10.0 + 20.0
+    assert out[seg("saas_segment_mrr", "channel", "ch2")] == 30.0
+
+
 def test_default_segment_cap_is_twenty_named_plus_other() -> None:
     out = run(
         *[updated(f"c{i:02d}", JAN1, country=f"A{chr(65 + i)}") for i in range(22)],

@@ -83,14 +83,15 @@ class V2Series:
             kept = mrr_start - sums["churn"] - sums["contraction"] + sums["expansion"]
             self.put("saas_segment_nrr", kept / mrr_start, window="30d", **labels)
         if dimension == "channel" and label != "unknown" and counts["new"]:
-            # For "other": the spend carrying any merged channel's name.
+            # For "other": the spend carrying any merged channel's name, except
+            # "unknown" (docs/definitions.md: a spend tagged "unknown" is nobody's).
             spend = sum(
                 (
                     a
                     for d, category, a, channel in self.book.spend
                     if self.in_window(d, 30)
                     and category in ("sales", "marketing")
-                    and channel in names
+                    and channel in names - {"unknown"}
                 ),
                 Fraction(0),
             )
