@@ -313,11 +313,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from engine.dashboard import render_text
+    from engine.dashboard import print_once
     from engine.snapshot import fetch, to_json
 
     samples = fetch(args.url)
-    print(to_json(samples) if args.json else render_text(samples, args.currency, args.url))
+    if args.json:
+        print(to_json(samples))
+    else:
+        print_once(samples, args.currency, args.url)
     return 0
 
 

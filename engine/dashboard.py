@@ -334,6 +334,14 @@ def render_text(samples: Iterable[Sample], currency: str, url: str = "", width: 
     return out.getvalue().rstrip("\n")
 
 
+def print_once(samples: Iterable[Sample], currency: str, url: str = "") -> None:
+    """`streamkpi snapshot`: in colour on a terminal, plain text otherwise."""
+    if sys.stdout.isatty():
+        Console(width=80).print(render(build_view(samples, currency), url))
+    else:
+        print(render_text(samples, currency, url))
+
+
 class Screen:
     """Shows successive Views: in place with rich's Live on a TTY, plain text otherwise."""
 

@@ -320,3 +320,42 @@ def test_rejected_prints_the_latest_dead_letters(tmp_path: Path) -> None:
     letters = [orjson.loads(line) for line in as_json.stdout.splitlines()]
     assert [letter["reason"] for letter in letters] == ["missing_field"] * 3
     _one_line(empty, 1, "none.rejected")
+
+
+PAGE = b"""# HELP saas_mrr Monthly recurring revenue
+# TYPE saas_mrr gauge
+saas_mrr 32799.0
+# TYPE saas_nrr gauge
+saas_nrr{window="30d"} 0.95
+# TYPE saas_kpi_target gauge
+saas_kpi_target{kpi="nrr"} 1.0
+"""
+
+
+def test_snapshot_prints_the_dashboard_and_json_unchanged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(PAGE)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/metrics"
+    try:
+        assert main(["snapshot", "--url", url, "--currency", "EUR"]) == 0
+        text = capsys.readouterr().out
+        assert main(["snapshot", "--url", url, "--json"]) == 0
+        as_json = orjson.loads(capsys.readouterr().out)
+    finally:
+        server.shutdown()
+    assert "€32,799" in text and "NRR" in text and "95.0 %" in text and "NrrBelowTarget" in text
+    assert {"metric": "saas_nrr", "labels": {"window": "30d"}, "value": 0.95} in as_json
