@@ -83,8 +83,6 @@ HELP = {
     "streamkpi_reader_records_total": "Records the global reader folded (outcome=applied) or "
     "could not apply (outcome=error, logged with topic/partition/offset) (count)",
     "saas_kpi_target": "Configured KPI target, in the unit (ratio, months, currency...) of its KPI",
-    "saas_reader_errors_total": "Facts that failed to apply on this worker (count)",
-    "saas_facts_applied_total": "Facts applied by this worker's global reader (count)",
 }
 
 
