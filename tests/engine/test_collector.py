@@ -115,3 +115,12 @@ def test_every_metric_has_help_with_its_unit() -> None:
         text = generate_latest(registry).decode()
         assert f"# HELP {name} {HELP[name]}" in text
         assert f"# HELP {name} {name.removeprefix('saas_')}\n" not in text
+
+
+def test_every_exported_metric_has_help() -> None:
+    """A store with live v1 and v2 KPIs: no metric falls back to its bare name."""
+    from tests.events.test_corpus import _seeded
+
+    names = {name for name, _labels, _value in report(_seeded())}
+    assert len(names) > 40
+    assert sorted(names - HELP.keys()) == []
