@@ -11,8 +11,9 @@ reopened, replies and resolutions of tickets that are not open
 currencies with `fx.rate` updates, usage batches, duplicated lines and bad lines.
 
 Only events of one key are ever out of `ts` order, so the history means the same
-whatever partition each key lands on. Distinct visitors and users stay below
-1,000, where SPEC wants exact counts.
+whatever partition each key lands on. By default distinct visitors and users
+stay below 1,000, where SPEC wants exact counts (`visits_per_day` and
+`visitor_pool` raise the visitors above it).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class V2Config:
     duplicate_every: int = 11  # every n-th line is sent twice
     users_per_customer: int = 3
     backdate: float = 0.08  # share of subscription changes whose ts lies before their log place
+    visits_per_day: tuple[int, int] = (3, 9)
+    visitor_pool: int = 400  # with the defaults, < 1,000 distinct visitors in 30 days
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
@@ -347,8 +350,9 @@ class _History:
             for _ in range(rng.randint(0, 2)):
                 channel = _pick(rng, MAIN_CHANNELS + TAIL_CHANNELS) if rng.random() < 0.8 else ...
                 out.emit("signup", day + 0.5, user_id=f"user-{out.ids}", channel=channel)
-            for _ in range(rng.randint(3, 9)):
-                out.emit("visit", day + 0.6, visitor_id=f"visitor-{rng.randint(0, 400)}")
+            for _ in range(rng.randint(*self.config.visits_per_day)):
+                visitor = f"visitor-{rng.randint(0, self.config.visitor_pool)}"
+                out.emit("visit", day + 0.6, visitor_id=visitor)
             self.spend(day)
 
     def spend(self, day: int) -> None:
