@@ -25,7 +25,7 @@ from engine.stripe.mapping import OUTCOMES, REJECTED, Translation, translate
 from engine.stripe.memory import Memory
 from events import schema
 
-CHUNK = 2000  # Stripe events whose memory updates are saved together, after their acks
+CHUNK = 10000  # Stripe events whose memory updates are saved together, after their acks
 
 
 @dataclass
@@ -180,5 +180,6 @@ async def produce(
                 sent.clear()
                 await save_updates(producer, state_topic, pending)
                 pending.clear()
+            if n % 1000 == 0 or n == len(events):
                 bar.update(n - bar.n)
     return tally
