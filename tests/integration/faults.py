@@ -65,6 +65,42 @@ def settle_all(worker: Worker, expected: dict[str, float], patience: float) -> d
         pytest.fail(f"{exc.msg}\nfull diff vs reference:\n" + "\n".join(problems), pytrace=False)
 
 
+# SPEC §3: distinct counts may be approximate with <= 2 % relative error above 1,000
+# (exact below); a ratio of two such counts then within (1.02 / 0.98) - 1.
+DISTINCT_COUNTS = ("saas_active_users", "saas_feature_active_users", "saas_unique_visitors")
+DISTINCT_RATIOS = {
+    "saas_stickiness": 'saas_active_users{window="30d"}',
+    "saas_feature_adoption": 'saas_active_users{window="30d"}',
+    "saas_visitor_signup_rate": 'saas_unique_visitors{window="30d"}',
+}
+APPROX_FROM = 1_000
+COUNT_ERROR = 0.02
+RATIO_ERROR = 1.02 / 0.98 - 1
+
+
+def _tolerance(key: str, expected: dict[str, float]) -> float:
+    name = key.split("{", 1)[0]
+    if name in DISTINCT_COUNTS and expected[key] >= APPROX_FROM:
+        return COUNT_ERROR
+    if name in DISTINCT_RATIOS and expected.get(DISTINCT_RATIOS[name], 0.0) >= APPROX_FROM:
+        return RATIO_ERROR
+    return 0.0
+
+
+def spec_diff(expected: dict[str, float], actual: dict[str, float]) -> list[str]:
+    """`reference.diff`, except that a distinct count above 1,000 (and a ratio of
+    one) may be off by what SPEC §3 allows; every other metric must be exact."""
+    problems = []
+    for problem in reference.diff(expected, actual):
+        if problem.startswith("different "):
+            key = problem[len("different ") : problem.rindex(": expected ")]
+            allowed = _tolerance(key, expected)
+            if allowed and abs(actual[key] - expected[key]) <= allowed * abs(expected[key]):
+                continue
+        problems.append(problem)
+    return problems
+
+
 # -- hand-built record batches (issue 12: undecodable batches) ------------------
 
 

@@ -1,9 +1,11 @@
-"""Fault injection through the real embedded broker (issue 7): every run ends equal to the reference.
+"""Fault injection through the real embedded broker: every run ends equal to the reference.
 
-kill -9 of a worker mid-stream, a whole input file produced twice, a second
-worker joining mid-stream, and the broker frozen (SIGSTOP) for 30 s. Each test
-settles the workers and compares every exported metric with the independent
-batch recomputation in tests/reference.py.
+Two workers of one group share the input in every scenario (issues 7 and 12):
+kill -9 of either worker at five random points (each time a replacement
+joins), a whole input file produced twice, a worker joining and another
+leaving mid-stream, and the broker frozen (SIGSTOP) for 30 s. Each test
+settles the live workers and compares every exported metric with the
+independent batch recomputation in tests/reference.py.
 """
 
 from __future__ import annotations
@@ -16,38 +18,62 @@ from pathlib import Path
 
 import pytest
 
-from engine.broker import EmbeddedBroker
+from engine.broker import EmbeddedBroker, ensure_topics
 from engine.ingest import produce
+from engine.kafka import client_options
 from engine.settings import Settings
 from tests import reference
 from tests.integration.conftest import COUNTERS, Worker
-from tests.integration.faults import kill9, processed, settle_all, stopped, wait_processed
+from tests.integration.faults import (
+    kill9,
+    processed,
+    settle_all,
+    spec_diff,
+    stopped,
+    wait_processed,
+)
 from tests.integration.test_pipeline import history
 
 # A rejoin after a kill waits for the dead member's session (6 s) plus a rebalance.
-REJOIN = 90.0
-PATIENCE = 120.0
+REJOIN = 120.0
+PATIENCE = 180.0
+
+
+def produce_file(bootstrap: str, prefix: str, lines: list[bytes]) -> None:
+    """The whole input in Kafka before any worker starts (a kill cannot cut it short)."""
+    settings = Settings(bootstrap=bootstrap, prefix=prefix)
+    asyncio.run(ensure_topics(settings, client_options(settings)))
+    assert asyncio.run(produce(settings, lines, progress=False)) == len(lines)
+
+
+def assert_exact(live: list[Worker], expected: dict[str, float]) -> None:
+    for worker in live:
+        problems = spec_diff(expected, settle_all(worker, expected, patience=PATIENCE))
+        assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.integration
-def test_kill_9_five_times_mid_stream_then_settle(workers, tmp_path: Path) -> None:
-    path, lines = history(tmp_path, customers=400, days=150)  # ~130k events, several seconds
+def test_kill_9_either_of_two_workers_five_times(
+    workers, broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """800 customers x 200 days (~117k messages, ~350k events, bad lines, duplicates)."""
+    path, lines = history(tmp_path, customers=800, days=200)
     expected = reference.compute(lines, prefix=workers.prefix)
     total = processed(expected)
-    rng = random.Random(7_2026)
+    produce_file(broker.bootstrap, workers.prefix, lines)
+    rng = random.Random(12_2026)
     # one kill point in each fifth of 10 %..90 % of the work, at least 8 % apart
     points = [total * (0.10 + 0.16 * i + 0.16 * rng.uniform(0.25, 0.75)) for i in range(5)]
-    killed_at = []
-    worker = workers("--input", str(path))
-    for i, point in enumerate(points):
-        if i:
-            worker = workers()  # same deployment (prefix, group), no input
-        killed_at.append(wait_processed(worker, point, patience=REJOIN))
-        kill9(worker)
-    assert all(seen < total for seen in killed_at), (killed_at, total)
-    final = workers()
-    actual = settle_all(final, expected, patience=PATIENCE)
-    assert reference.diff(expected, actual) == []
+    live = [workers(), workers()]
+    killed: list[tuple[int, float]] = []
+    for point in points:
+        victim = rng.randrange(2)
+        killed.append((victim, wait_processed(live[1 - victim], point, patience=REJOIN)))
+        kill9(live[victim])
+        live[victim] = workers()  # a replacement joins the group at once
+    assert all(seen < total for _, seen in killed), (killed, total)
+    assert len({victim for victim, _ in killed}) == 2, "both workers should have been killed"
+    assert_exact(live, expected)
 
 
 @pytest.mark.integration
@@ -56,15 +82,16 @@ def test_whole_file_produced_twice_changes_only_the_counters(
 ) -> None:
     path, lines = history(tmp_path, customers=40, days=45)
     expected = reference.compute(lines, prefix=workers.prefix)
-    worker = workers("--input", str(path))
-    first = settle_all(worker, expected, patience=PATIENCE)
+    live = [workers("--input", str(path)), workers()]
+    first = settle_all(live[0], expected, patience=PATIENCE)
     assert reference.diff(expected, first) == []
 
     settings = Settings(bootstrap=broker.bootstrap, prefix=workers.prefix)
     assert asyncio.run(produce(settings, lines, progress=False)) == len(lines)
     doubled = reference.compute(lines + lines, prefix=workers.prefix)
-    second = settle_all(worker, doubled, patience=PATIENCE)
+    second = settle_all(live[0], doubled, patience=PATIENCE)
     assert reference.diff(doubled, second) == []
+    assert reference.diff(doubled, settle_all(live[1], doubled, patience=PATIENCE)) == []
 
     changed = {k for k in expected.keys() | doubled.keys() if expected.get(k) != doubled.get(k)}
     assert changed and all(k.startswith(COUNTERS) for k in changed), sorted(changed)
@@ -73,35 +100,41 @@ def test_whole_file_produced_twice_changes_only_the_counters(
 
 
 @pytest.mark.integration
-def test_second_worker_joins_mid_stream(workers, tmp_path: Path) -> None:
-    path, lines = history(tmp_path, customers=300, days=120)
+def test_a_worker_joins_and_another_leaves_mid_stream(
+    workers, broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    path, lines = history(tmp_path, customers=400, days=150)
     expected = reference.compute(lines, prefix=workers.prefix)
     total = processed(expected)
-    first = workers("--input", str(path))
+    produce_file(broker.bootstrap, workers.prefix, lines)
+    first, second = workers(), workers()
     at_join = wait_processed(first, 0.3 * total, patience=REJOIN)
-    second = workers()
-    assert at_join < total, "the first worker finished before the second joined"
-    for worker in (first, second):
-        assert reference.diff(expected, settle_all(worker, expected, patience=PATIENCE)) == []
+    third = workers()  # joins: three members
+    at_leave = wait_processed(third, 0.6 * total, patience=REJOIN)
+    first.stop()  # leaves cleanly (SIGTERM): its partitions move at once
+    assert first.process.returncode == 0, first.tail()
+    assert at_join < at_leave < total, (at_join, at_leave, total)
+    assert_exact([second, third], expected)
 
 
 @pytest.mark.integration
-def test_broker_frozen_30s_while_processing(tmp_path: Path) -> None:
-    path, lines = history(tmp_path, customers=300, days=120)
+def test_broker_frozen_30s_under_two_workers(tmp_path: Path) -> None:
+    path, lines = history(tmp_path, customers=400, days=150)
     prefix, group = f"pause{os.getpid()}.", f"pause{os.getpid()}"
     expected = reference.compute(lines, prefix=prefix)
     total = processed(expected)
     with EmbeddedBroker() as broker:  # its own broker: the session one is shared
         assert broker.process is not None
-        worker = Worker(
-            broker.bootstrap, prefix, group, "--input", str(path), log=tmp_path / "w.log"
-        )
+        produce_file(broker.bootstrap, prefix, lines)
+        live = [
+            Worker(broker.bootstrap, prefix, group, log=tmp_path / f"w{i}.log") for i in range(2)
+        ]
         try:
-            at_pause = wait_processed(worker, 0.25 * total, patience=REJOIN)
+            at_pause = wait_processed(live[0], 0.25 * total, patience=REJOIN)
             with stopped(broker.process):
                 time.sleep(30)  # the fault itself, not an assertion
-            assert at_pause < total, "the worker finished before the broker was paused"
-            actual = settle_all(worker, expected, patience=PATIENCE)  # fails if the worker exited
-            assert reference.diff(expected, actual) == []
+            assert at_pause < total, "the workers finished before the broker was paused"
+            assert_exact(live, expected)  # fails if a worker exited
         finally:
-            worker.stop()
+            for worker in live:
+                worker.stop()
