@@ -852,3 +852,20 @@ def test_seeded_store_has_live_v2_kpis() -> None:
         "saas_segment_cac",
     ):
         assert name in names, name
+
+
+def test_unknown_ticket_is_judged_after_the_duplicate_check() -> None:
+    """A resolution seen twice is a duplicate; a new resolution of the closed ticket
+    is unknown_ticket; neither moves a KPI."""
+    store = _seeded()
+    _apply_prelude(store, (body("ticket.opened", event_id="pre-1"),))
+    [resolved] = decode(js("ticket.resolved", event_id="res-1", ts=LATER), BIZ)
+    assert isinstance(resolved, t.Event)
+    assert store.apply(resolved, BIZ).status == "applied"
+    after = report(store)
+    assert store.apply(resolved, BIZ).status == "duplicate"
+    [again] = decode(js("ticket.resolved", event_id="res-2", ts=LATER), BIZ)
+    assert isinstance(again, t.Event)
+    outcome = store.apply(again, BIZ)
+    assert (outcome.status, outcome.reason) == ("rejected", "unknown_ticket")
+    assert report(store) == after
