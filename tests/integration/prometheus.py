@@ -57,7 +57,12 @@ def free_port() -> int:
 
 
 def render_config(
-    targets: Sequence[str], rule_files: Sequence[Path], job: str, self_target: str | None
+    targets: Sequence[str],
+    rule_files: Sequence[Path],
+    job: str,
+    self_target: str | None,
+    alertmanager: str | None = None,
+    external_labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Prometheus configuration as a dict (written as JSON, which is YAML)."""
     scrape_configs: list[dict[str, Any]] = []
@@ -67,11 +72,20 @@ def render_config(
         scrape_configs.append(
             {"job_name": "prometheus", "static_configs": [{"targets": [self_target]}]}
         )
-    return {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(Path(p).resolve()) for p in rule_files],
         "scrape_configs": scrape_configs,
     }
+    if external_labels:
+        config["global"]["external_labels"] = dict(external_labels)
+    if alertmanager:
+        config["alerting"] = {
+            "alertmanagers": [
+                {"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}
+            ]
+        }
+    return config
 
 
 class Prometheus:
@@ -84,8 +98,11 @@ class Prometheus:
         *,
         job: str = "streamkpi",
         scrape_self: bool = False,
+        alertmanager: str | None = None,
+        external_labels: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
+        """alertmanager: "host:port" to send alerts to; external_labels: as in prometheus.yml."""
         self.binary = find_binary()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -97,6 +114,8 @@ class Prometheus:
             [Path(p) for p in rule_files],
             job,
             f"127.0.0.1:{self.port}" if scrape_self else None,
+            alertmanager,
+            external_labels,
         )
         self.config_path.write_text(json.dumps(config, indent=2))
         self._process: subprocess.Popen[bytes] | None = None
