@@ -38,7 +38,9 @@ PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """preexec_fn of the broker child: Linux sends it SIGTERM when the worker that
-    started it dies, even by SIGKILL, so no broker is left orphaned (issue 16)."""
+    started it dies, even by SIGKILL, so no broker is left orphaned (issue 16).
+    Linux ties the signal to the starting *thread*: start brokers from a thread
+    that lives as long as they should (the main thread everywhere today)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
