@@ -181,7 +181,7 @@ def _customer(envelope: _Envelope, memory: Memory) -> Translation:
     address = obj.get("address")
     country = address.get("country") if isinstance(address, dict) else None
     if isinstance(country, str) and country:
-        body["country"] = country
+        body["country"] = country.upper()  # Stripe's ISO codes are upper case already
     metadata = obj.get("metadata")
     channel = metadata.get("channel") if isinstance(metadata, dict) else None
     if isinstance(channel, str) and channel:

@@ -74,6 +74,9 @@ async def load_memory(client_options: dict[str, Any], topic: str) -> Memory:
     await consumer.start()
     memory = Memory()
     try:
+        await (
+            consumer.topics()
+        )  # fetch metadata: a topic created elsewhere may have more partitions
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
             partitions = [TopicPartition(topic, 0)]

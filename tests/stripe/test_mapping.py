@@ -358,6 +358,11 @@ def test_customer_events_give_country_and_channel() -> None:
     ]
 
 
+def test_customer_country_is_upper_case() -> None:
+    [result] = deliver([so.event("customer.updated", so.customer(country="de"), T0)])
+    assert bodies(result) == [{"type": "customer.updated", "country": "DE"}]
+
+
 def test_customer_without_attributes_gives_nothing_and_older_updates_are_stale() -> None:
     plain = so.event("customer.created", so.customer(), T0)
     newer = so.event("customer.updated", so.customer(country="FR"), T0 + 2 * DAY)
