@@ -74,9 +74,8 @@ async def load_memory(client_options: dict[str, Any], topic: str) -> Memory:
     await consumer.start()
     memory = Memory()
     try:
-        await (
-            consumer.topics()
-        )  # fetch metadata: a topic created elsewhere may have more partitions
+        # fetch metadata first: a topic created elsewhere may have several partitions
+        await consumer.topics()
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
             partitions = [TopicPartition(topic, 0)]
