@@ -138,6 +138,10 @@ WORKER = {
     "fact_interval": "seconds between facts flushes",
     "report_interval": "seconds a computed report is reused by scrapes",
 }
+TOP_EPILOG = """\
+Every flag also reads STREAMKPI_<FLAG>; `streamkpi COMMAND --help` lists each
+with its default. Exit codes: 0 ok, 2 usage error, 1 anything else (one line
+on stderr). Events to send: docs/events.md; KPIs: docs/kpis.md."""
 SECRET_NOTE = "The SASL password is read only from STREAMKPI_SASL_PASSWORD (never a flag)."
 
 
@@ -198,7 +202,12 @@ def _version() -> str:
 def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """The whole command line; the only place that reads STREAMKPI_* variables."""
     env = os.environ if environ is None else environ
-    parser = Parser(prog="streamkpi", description=__doc__.splitlines()[0])
+    parser = Parser(
+        prog="streamkpi",
+        description="Exact SaaS KPIs from Kafka events, served as live Prometheus gauges.",
+        epilog=TOP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"streamkpi {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _run_parser(sub, env)
