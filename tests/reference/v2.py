@@ -14,6 +14,8 @@ from tests.reference.rules import SIGN, month_of
 
 
 class V2Series:
+    """The v2 series; the stubs below are the parts of `Results` they use."""
+
     book: Book
     paying: dict[str, Fraction]
     mrr: Fraction
