@@ -1,10 +1,12 @@
-"""`run --simulate` / `simulate --live`: feed a simulated business into the topics in real time.
+"""`run --simulate` / `simulate --live`: feed a simulated business into the topics, live.
 
-First a backfill of `days` of history ending one day before now (so every
-window has data from the first scrape), then, every second, the events of the
-next `speed` seconds of simulated time (default 3600: a simulated day every
-24 real seconds), so a demo shows gauges moving within seconds. T catches
-up with the real clock within a minute and then runs ahead of it.
+First a backfill: `days` of history from midnight UTC `days` days ago up to
+now, so every window has data from the first scrape. Then, every second, the
+events up to the simulated clock. By default that clock is the wall clock (real
+time): the as-of time T follows it and never passes it, so a rule such as
+MrrDrop's `offset 1h` compares with one real hour ago. `--speed N` (explicit,
+for a demo) runs simulated time N times faster than the wall clock from the end
+of the backfill on, so T then runs ahead of the clock.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -21,19 +25,45 @@ from mode import Service
 from engine import kafka
 from engine.ingest import route
 from engine.settings import Settings
+from engine.simulation import incidents
 from engine.simulation.simulator import SimConfig, Simulator
 
 log = logging.getLogger("streamkpi.live")
+TICK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SimClock:
+    """Where the simulated clock is: `live_from` (the end of the backfill) plus speed x elapsed.
+
+    Pure: `at(elapsed)` takes the monotonic seconds since the backfill ended.
+    With speed 1 it is the wall clock itself, never ahead of it.
+    """
+
+    live_from: datetime
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError(f"--speed must be > 0, not {self.speed}")
+
+    def at(self, elapsed: float) -> datetime:
+        return self.live_from + timedelta(seconds=max(elapsed, 0.0) * self.speed)
 
 
 class LiveSimulation(Service):
+    """Produces the backfill, then follows `SimClock` one tick a second until stopped."""
+
     def __init__(
-        self, settings: Settings, config: SimConfig, speed: float = 3600.0, **kwargs: object
+        self,
+        settings: Settings,
+        config: SimConfig,
+        speed: float = 1.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.settings = settings
-        self.config = config
-        self.speed = speed
+        self.settings, self.config, self.speed, self.now = settings, config, speed, now
         self.sent = 0
 
     async def on_start(self) -> None:
@@ -44,12 +74,13 @@ class LiveSimulation(Service):
         await producer.start()
         try:
             simulator = Simulator(self.config)
-            live_from = self.config.start + timedelta(days=self.config.days)
-            await self._send(producer, simulator, self.config.start, live_from)
-            began, cursor = time.monotonic(), live_from
+            cursor = self.now().replace(microsecond=0)
+            await self._send(producer, simulator, self.config.start, cursor)
+            clock, began = SimClock(cursor, self.speed), time.monotonic()
+            log.info("backfill done up to %s; live at %sx", cursor, self.speed)
             while not self.should_stop:
-                await asyncio.sleep(1.0)
-                target = live_from + timedelta(seconds=(time.monotonic() - began) * self.speed)
+                await asyncio.sleep(TICK_SECONDS)
+                target = clock.at(time.monotonic() - began)
                 await self._send(producer, simulator, cursor, target)
                 cursor = target
         finally:
@@ -71,8 +102,28 @@ class LiveSimulation(Service):
         await producer.flush()
 
 
-def live_config(customers: int, days: int, seed: int, currency: str) -> SimConfig:
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=days
+def live_config(
+    customers: int,
+    days: int,
+    seed: int,
+    currency: str,
+    incident: str | None = None,
+    incident_at: str | None = None,
+    now: datetime | None = None,
+) -> SimConfig:
+    """The live simulation's config: `days` of backfill from midnight UTC, `days` days ago.
+
+    An incident's relative WHEN (`+10m`, `-2h`) counts from `now`, the moment
+    the simulation starts producing live.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    start = now.replace(hour=0, minute=0, second=0) - timedelta(days=days)
+    planned = None
+    if incident is not None:
+        when = incident_at or incidents.DEFAULT_WHEN["live"]
+        planned = incidents.plan_incident(incident, when, start, now)
+    elif incident_at is not None:
+        raise ValueError("--incident-at needs --incident")
+    return SimConfig(
+        customers=customers, days=days, seed=seed, start=start, currency=currency, incident=planned
     )
-    return SimConfig(customers=customers, days=days, seed=seed, start=start, currency=currency)

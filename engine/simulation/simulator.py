@@ -1,22 +1,21 @@
 """A realistic, reproducible SaaS business as a stream of SPEC §2 events.
 
-`Simulator` drives `simworld.World` (customers, subscriptions, billing, FX) one
-simulated day at a time and adds what a product and a company do around it:
-product usage by the customers' users, anonymous website visits, leads, spend,
-the daily cash balance, support tickets and NPS answers. Each day's events are
+`Simulator` drives the parts of the business one simulated day at a time: the
+FX market, `world.World` (customers, subscriptions, billing), `product`
+(usage, visits, signups, leads), `support` (tickets, CSAT, NPS) and `company`
+(spend, cash), plus an optional `incidents.Incident`. Each day's events are
 generated in one go, sorted by `ts` and numbered, then handed out by
 `events_between`, so any slicing of time yields the same events in the same
 order as `history()`. Everything comes from `random.Random(seed)` and the
 configured start: never the global random state, never the wall clock.
 
-`streamkpi simulate` writes `history()` with `write_history`; `streamkpi run
---simulate` keeps calling `events_between` past the configured days, and the
-world keeps growing at its end-of-history pace.
+`streamkpi simulate` writes `history()` with `write_history`; the live
+simulation (`live.py`) keeps calling `events_between` past the configured days,
+and the world keeps growing at its end-of-history pace.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,92 +26,36 @@ from typing import Any
 
 import orjson
 
-from engine.simulation.world import BILLING_MIX, World
+from engine.simulation import incidents
+from engine.simulation.company import Books
+from engine.simulation.incidents import Incident
+from engine.simulation.market import USD_PER_UNIT, FxMarket
+from engine.simulation.product import Funnel, Product
+from engine.simulation.support import Support
+from engine.simulation.timeline import Agenda, DayLog, poisson
+from engine.simulation.world import World
 
 Event = dict[str, Any]
 Item = tuple[bool, list[tuple[datetime, Event]]]  # (is a batch, its events with their times)
 
-FEATURES = {"dashboards": 40.0, "reports": 25.0, "alerts": 12.0, "export": 10.0, "api": 13.0}
-LAUNCHED_FEATURE = "ai-assistant"
-CHANNELS = {"organic": 30, "paid_search": 25, "social": 15, "referral": 12, "outbound": 10,
-            "partner": 8}  # fmt: skip
 BATCHABLE = frozenset({"usage", "visit"})
-OPENING_CASH_USD = 240_000_000  # cents; topped up by a funding round when it runs low
-DAY_SECONDS = 86_400
-
-
-def poisson(rng: random.Random, mean: float) -> int:
-    """A Poisson draw (Knuth below 30, normal approximation above) from `rng`."""
-    if mean <= 0:
-        return 0
-    if mean >= 30:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, k, p = math.exp(-mean), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
-
-
-class DayLog:
-    """Events of one simulated day, collected out of order and released in `ts` order.
-
-    Rows sort by (second, insertion order), so an effect added after its cause
-    at the same second still comes after it.
-    """
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, int, Event]] = []
-
-    def add(self, second: int, type_: str, **fields: Any) -> int:
-        """Record an event at `second` of the day (clamped into the day); returns the second."""
-        second = min(max(second, 0), DAY_SECONDS - 1)
-        self.rows.append((second, len(self.rows), {"type": type_, **fields}))
-        return second
-
-
-# The simulator's own market, in USD per unit; the reporting currency must be one of these.
-USD_PER_UNIT = {
-    "USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CHF": 1.13,
-    "CAD": 0.74, "AUD": 0.66, "SEK": 0.095, "JPY": 0.0067,
-}  # fmt: skip
-
-
-class FxMarket:
-    """Mean-reverting daily random walk of exchange rates (USD per unit underneath)."""
-
-    def __init__(self, rng: random.Random, reporting: str) -> None:
-        self.rng, self.reporting = rng, reporting
-        self.usd = dict(USD_PER_UNIT)
-
-    def drift(self) -> None:
-        """Move every rate by one day: ~0.4 % daily noise, pulled back toward its anchor."""
-        for cur, anchor in USD_PER_UNIT.items():
-            if cur != "USD":
-                pull = 0.05 * math.log(anchor / self.usd[cur])
-                self.usd[cur] *= math.exp(pull + self.rng.gauss(0, 0.004))
-
-    def rate(self, currency: str) -> float:
-        """Units of the reporting currency per major unit of `currency` (the `fx.rate` quote)."""
-        return self.usd[currency] / self.usd[self.reporting]
-
-    def convert(self, amount: float, currency: str, into: str) -> float:
-        """`amount` minor units of `currency` in minor units of `into`."""
-        scale = 10 ** (_exponent(into) - _exponent(currency))
-        return amount * self.usd[currency] / self.usd[into] * scale
+BILLED_IN = ("USD", "EUR", "GBP")  # the currencies customers pay in (catalog.PRICE_BOOK)
+PAYING_SHARE = 0.425  # the share of arriving accounts that become paying customers (measured)
+LATER_GROWTH = 1.35  # arrivals per day after the configured days, per day of the last stretch
 
 
 @dataclass(frozen=True)
 class SimConfig:
     """What to simulate; the same config always yields the same history."""
 
-    customers: int = 200  # customers over the whole history (arrivals spread over time)
+    customers: int = 200  # paying customers acquired over the configured days (see PAYING_SHARE)
     days: int = 90
     seed: int = 1
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     users_per_customer: int = 5
     currency: str = "USD"  # reporting currency
     batch_usage: bool = True  # emit some usage/visit events as JSON-array batches
+    incident: Incident | None = None
 
     def __post_init__(self) -> None:
         if self.customers < 0 or self.days < 0 or self.users_per_customer < 1:
@@ -120,6 +63,27 @@ class SimConfig:
         if self.currency not in USD_PER_UNIT:
             raise ValueError(f"simulated reporting currency must be one of {sorted(USD_PER_UNIT)}")
         object.__setattr__(self, "start", _utc(self.start).replace(microsecond=0))
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=self.days)
+
+
+def history_config(
+    customers: int, days: int, seed: int, incident: str | None = None, when: str | None = None
+) -> SimConfig:
+    """The config of `streamkpi simulate --out`: an incident's WHEN is relative to the end."""
+    config = SimConfig(customers=customers, days=days, seed=seed)
+    if incident is None:
+        if when is not None:
+            raise ValueError("--incident-at needs --incident")
+        return config
+    planned = incidents.plan_incident(
+        incident, when or incidents.DEFAULT_WHEN["history"], config.start, config.end
+    )
+    if planned.at >= config.end:
+        raise ValueError(f"--incident-at {when}: after the end of the {days}-day history")
+    return SimConfig(customers=customers, days=days, seed=seed, incident=planned)
 
 
 class Simulator:
@@ -132,12 +96,15 @@ class Simulator:
         self._start = config.start
         self._fx = FxMarket(self._rng, config.currency)
         self._world = World(self._rng, self._start.date(), config.users_per_customer)
-        self._arrivals = _arrival_plan(self._rng, config)
+        self._arrivals, self._expected = _arrival_plan(self._rng, config)
+        self._agenda = Agenda()
+        self._product = Product(self._rng, max(1, config.days // 2))
+        self._funnel = Funnel(self._rng)
+        self._support = Support(self._rng, self._agenda)
+        self._books = Books(self._rng, self._fx, config.currency, max(config.customers, 20))
         self._day = 0
         self._buffer: deque[Item] = deque()
-        self._numbers = {"event": 0, "lead": 0}
-        self._visitors: list[str] = []
-        self._cash = self._fx.convert(OPENING_CASH_USD, "USD", config.currency)
+        self._events = 0
 
     # ---- public API ------------------------------------------------------------
 
@@ -169,20 +136,23 @@ class Simulator:
 
     def history(self) -> Iterator[Event | list[Event]]:
         """The configured days from the start (call on a fresh simulator)."""
-        return self.events_between(self._start, self._start + timedelta(days=self.config.days))
+        return self.events_between(self._start, self.config.end)
 
     # ---- one day ---------------------------------------------------------------
 
     def _generate_day(self) -> list[Item]:
         day, log, world = self._day, DayLog(), self._world
+        today = (self._start + timedelta(days=day)).date()
         world.begin_day(day, log.add)
         self._quote(day, log)
         world.step(self._arrivals_on(day))
-        used = self._usage(day, log)
-        self._visits(day, log)
-        self._leads(day, log)
-        self._support(log)
-        self._books(day, log, used)
+        expected = self._expected_on(day)
+        self._funnel.day(today, log, world.arrived, expected)
+        used = self._product.usage(day, today, log, world.customers)
+        self._support.day(day, log, world.customers)
+        self._books.close_day(today, log, world, used, expected * PAYING_SHARE)
+        self._incident(day, log)
+        self._agenda.release(day, log)
         self._day += 1
         return self._frame(self._number(day, log))
 
@@ -190,30 +160,42 @@ class Simulator:
         """Quote every billing currency at 00:00:00, before anything of the day can use it."""
         if day:
             self._fx.drift()
-        for cur in BILLING_MIX:
+        for cur in BILLED_IN:
             if cur != self.config.currency:
                 log.add(0, "fx.rate", currency=cur, rate=round(self._fx.rate(cur), 6))
+
+    def _incident(self, day: int, log: DayLog) -> None:
+        """Fire the configured incident on its day, after everything else the day held."""
+        incident = self.config.incident
+        if incident is None or incident.at.date() != (self._start + timedelta(days=day)).date():
+            return
+        busy: dict[str, int] = {}  # the last second of each customer's subscription events today
+        for second, _, fields in log.rows:
+            if "subscription_id" in fields:
+                busy[fields["customer_id"]] = max(busy.get(fields["customer_id"], 0), second)
+        second = int((incident.at - (self._start + timedelta(days=day))).total_seconds())
+        incidents.fire(incident.kind, self._world, self._rng, second, busy)
 
     def _arrivals_on(self, day: int) -> int:
         if day < len(self._arrivals):
             return self._arrivals[day]
-        rate = self.config.customers / max(self.config.days, 1) * 1.35
-        return poisson(self._rng, rate * self._weekday(day, 0.55))
+        return poisson(self._rng, self._expected_on(day))
 
-    def _weekday(self, day: int, weekend: float) -> float:
-        return weekend if (self._start + timedelta(days=day)).weekday() >= 5 else 1.0
-
-    def _growth(self, day: int) -> float:
-        """1 at the start, 2 at the end of the configured history, flat afterwards."""
-        return 1.0 + min(day / max(self.config.days, 1), 1.0)
+    def _expected_on(self, day: int) -> float:
+        """The expected number of arriving accounts on `day` (what budgets are planned on)."""
+        if day < len(self._expected):
+            return self._expected[day]
+        weekend = (self._start + timedelta(days=day)).weekday() >= 5
+        rate = self.config.customers / PAYING_SHARE / max(self.config.days, 1) * LATER_GROWTH
+        return rate * (0.55 if weekend else 1.0)
 
     def _number(self, day: int, log: DayLog) -> list[tuple[datetime, Event]]:
         """Sort the day's rows by time and give them ids and RFC 3339 timestamps."""
         base, seed, timed = self._start + timedelta(days=day), self.config.seed, []
         for second, _, fields in sorted(log.rows, key=lambda row: row[:2]):
-            self._numbers["event"] += 1
+            self._events += 1
             dt = base + timedelta(seconds=second)
-            event_id = f"e-{seed}-{self._numbers['event']}"
+            event_id = f"e-{seed}-{self._events}"
             ts = dt.strftime("%Y-%m-%dT%H:%M:%SZ")
             timed.append((dt, {"event_id": event_id, "type": fields["type"], "ts": ts, **fields}))
         return timed
@@ -232,136 +214,28 @@ class Simulator:
             i = j
         return items
 
-    # ---- product ---------------------------------------------------------------
 
-    def _features(self, day: int) -> tuple[list[str], list[float]]:
-        """The feature mix of the day; one feature launches mid-history and catches on."""
-        mix = dict(FEATURES)
-        launch = max(1, self.config.days // 2)
-        if day >= launch:
-            mix[LAUNCHED_FEATURE] = min(20.0, 2.0 + 0.5 * (day - launch))
-        return list(mix), list(mix.values())
+def _arrival_plan(rng: random.Random, config: SimConfig) -> tuple[list[int], list[float]]:
+    """Spread the arriving accounts over the days (growing, quieter on weekends).
 
-    def _usage(self, day: int, log: DayLog) -> int:
-        """About 1-3 events per active user; engagement and weekends set who is active."""
-        rng, world, count = self._rng, self._world, 0
-        names, weights = self._features(day)
-        weekday = self._weekday(day, 0.4)
-        for cust in world.customers:
-            live = cust.live()
-            if not live:
-                continue
-            paused = all(sub.state == "paused" for sub in live)
-            base = cust.engagement * weekday * (0.15 if paused else 1.0)
-            for n, propensity in enumerate(cust.users):
-                if rng.random() >= min(0.97, 1.15 * base * propensity):
-                    continue
-                second = world.time_of_day()
-                for _ in range(rng.choice((1, 2, 2, 2, 3, 3, 4))):
-                    second += rng.randint(0, 900)
-                    feature = rng.choices(names, weights)[0]
-                    log.add(second, "usage", user_id=cust.user_id(n), customer_id=cust.id,
-                            feature=feature)  # fmt: skip
-                    count += 1
-        return count
+    `customers / PAYING_SHARE` accounts arrive, so that about `customers` of
+    them become paying customers (the rest are trials that never convert).
 
-    def _visits(self, day: int, log: DayLog) -> None:
-        """Anonymous website visits; about a third come from returning visitors."""
-        rng = self._rng
-        for _ in range(poisson(rng, 35 * self._growth(day) * self._weekday(day, 0.6))):
-            if self._visitors and rng.random() < 0.35:
-                visitor = rng.choice(self._visitors)
-            else:
-                visitor = f"v-{rng.getrandbits(48):012x}"
-                self._visitors.append(visitor)
-            log.add(self._world.time_of_day(), "visit", visitor_id=visitor)
-        if len(self._visitors) > 5000:
-            del self._visitors[:1000]
-
-    # ---- company ---------------------------------------------------------------
-
-    def _leads(self, day: int, log: DayLog) -> None:
-        """Roughly 3.5 leads per eventual customer, with their acquisition channel."""
-        rng = self._rng
-        mean = 2.5 * self.config.customers / max(self.config.days, 1) * self._growth(day)
-        for _ in range(poisson(rng, mean * self._weekday(day, 0.5))):
-            self._numbers["lead"] += 1
-            channel = rng.choices(list(CHANNELS), list(CHANNELS.values()))[0]
-            lead_id = f"l-{self._numbers['lead']:06d}"
-            log.add(self._world.time_of_day(), "lead.created", lead_id=lead_id, channel=channel)
-
-    def _support(self, log: DayLog) -> None:
-        """Tickets (more from disengaged or dunned customers) and NPS answers."""
-        rng, world = self._rng, self._world
-        for cust in world.customers:
-            live = cust.live()
-            if not live:
-                continue
-            dunned = any(sub.failures for sub in live)
-            if rng.random() < 0.008 + 0.02 * (1 - cust.engagement) + 0.05 * dunned:
-                log.add(world.time_of_day(), "ticket.opened", customer_id=cust.id)
-            if rng.random() < 0.006:
-                score = round(min(max(rng.gauss(3.5 + 6.5 * cust.engagement, 1.8), 0), 10))
-                log.add(world.time_of_day(), "nps.response", customer_id=cust.id, score=score)
-
-    def _books(self, day: int, log: DayLog, usage: int) -> None:
-        """The day's spend in the reporting currency, then the closing cash balance."""
-        fx, currency = self._fx, self.config.currency
-        receipts = sum(fx.convert(amount, cur, "USD") for amount, cur in self._world.receipts)
-        spent = sum(
-            self._spend(log, category, cents, second)
-            for category, cents, second in self._costs(day, usage, receipts)
-        )
-        self._cash += fx.convert(receipts, "USD", currency) - spent
-        if self._cash < fx.convert(50_000_000, "USD", currency):
-            self._cash += fx.convert(500_000_000, "USD", currency)  # a funding round
-        log.add(DAY_SECONDS - 1, "cash.balance", amount=round(self._cash), currency=currency)
-
-    def _costs(self, day: int, usage: int, receipts: float) -> list[tuple[str, int, int]]:
-        """(category, USD cents, second of day): payroll, rent, ads, tools, hosting, fees."""
-        rng, when = self._rng, self._world.time_of_day
-        today = (self._start + timedelta(days=day)).date()
-        costs = [("marketing", rng.randint(18_000, 42_000), 3_600)]
-        if today.day in (1, 15):
-            costs += [("sales", 1_400_000, 32_400), ("opex", 3_200_000, 32_400)]
-        if today.day == 1:
-            costs.append(("opex", 950_000, 36_000))
-        if rng.random() < 0.04:
-            costs.append(("marketing", rng.randint(150_000, 600_000), when()))
-        if today.weekday() < 5:
-            costs.append(("sales", rng.randint(5_000, 40_000), when()))
-        if rng.random() < 0.6:
-            costs.append(("opex", rng.randint(2_000, 30_000), when()))
-        costs.append(("cogs", 7_000 + rng.randint(0, 2_000) + 3 * usage, 82_800))
-        if receipts > 100:  # card processing fees
-            costs.append(("cogs", round(0.029 * receipts), 86_000))
-        return costs
-
-    def _spend(self, log: DayLog, category: str, usd_cents: int, second: int) -> int:
-        currency = self.config.currency
-        amount = round(self._fx.convert(usd_cents, "USD", currency))
-        log.add(second, "spend", category=category, amount=amount, currency=currency)
-        return amount
-
-
-def _arrival_plan(rng: random.Random, config: SimConfig) -> list[int]:
-    """Spread exactly `customers` arrivals over the days: growing, quieter on weekends."""
+    Returns the drawn counts per day and their expectation per day.
+    """
     if not config.days:
-        return []
+        return [], []
     weights = [
         (1.0 + 1.2 * d / config.days) * (0.55 if (config.start + timedelta(days=d)).weekday() >= 5
                                          else 1.0)
         for d in range(config.days)
     ]  # fmt: skip
+    accounts = round(config.customers / PAYING_SHARE)
     counts = [0] * config.days
-    for d in rng.choices(range(config.days), weights, k=config.customers):
+    for d in rng.choices(range(config.days), weights, k=accounts):
         counts[d] += 1
-    return counts
-
-
-def _exponent(currency: str) -> int:
-    """ISO 4217 minor-unit exponent of the currencies in `USD_PER_UNIT`."""
-    return 0 if currency == "JPY" else 2
+    total = sum(weights)
+    return counts, [accounts * w / total for w in weights]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -388,3 +262,6 @@ def write_history(
     if progress is not None and pending:
         progress(pending)
     return lines
+
+
+__all__ = ["SimConfig", "Simulator", "history_config", "write_history"]

@@ -1,77 +1,44 @@
-"""The subscription side of the simulated business: customers, plans, billing.
+"""The subscription side of the simulated business: customers, subscriptions, billing.
 
 `World` advances one simulated day at a time and hands what happened to an
-`emit(second_of_day, type, **fields)` callable: arrivals (some as trials),
-trial conversions and ends, renewals with occasional failed payments and
-dunning, seat changes, upgrades, downgrades, pauses, voluntary and involuntary
-cancels, second subscriptions, reactivations and refunds. Every draw comes
-from the one `random.Random` it is handed, and every loop runs over lists in a
-fixed order, so a seed replays the same business. The state machine only emits
-events the engine accepts: a subscription is changed, paused or canceled only
-after it started, and only an active one is ever paused.
+`emit(second_of_day, type, **fields)` callable: arrivals (with their country and
+acquisition channel, many as trials), trial conversions and ends, renewals with
+occasional failed payments and dunning, seat changes, upgrades, downgrades,
+pauses, scheduled cancellations (`cancel_at_period_end`, some withdrawn),
+immediate and involuntary cancels, second subscriptions, reactivations and
+refunds. Every draw comes from the one `random.Random` it is handed and every
+loop runs over lists in a fixed order, so a seed replays the same business. It
+only emits what the engine accepts: a subscription is changed, paused or
+canceled only after it started, and only an active one is paused or scheduled.
 """
 
 from __future__ import annotations
 
 import random
-from calendar import monthrange
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
+
+from engine.simulation.catalog import (
+    CHANNEL_ORDER,
+    CHANNELS,
+    COUNTRIES,
+    NO_COUNTRY_SHARE,
+    PERIOD_DAYS,
+    PLAN_ORDER,
+    PLANS,
+    PRICE_BOOK,
+    Country,
+    add_periods,
+    list_amount,
+)
+from engine.simulation.timeline import time_of_day
 
 Emit = Callable[..., int]  # emit(second_of_day, type, **fields) -> the second used
 LIVE = ("trial", "active", "paused")
 CANCEL_REASONS = ("too_expensive", "missing_features", "switched_competitor", "no_longer_needed")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A price-list entry; `unit_price` is USD cents per seat (or workspace) and month."""
-
-    name: str
-    unit_price: int
-    min_seats: int
-    seat_based: bool
-    user_factor: float
-    monthly_churn: float
-    weight: float
-
-
-PLANS = {
-    p.name: p
-    for p in (
-        Plan("starter", 2900, 1, False, 0.5, 0.08, 0.35),
-        Plan("pro", 1200, 2, True, 1.0, 0.05, 0.40),
-        Plan("business", 2900, 5, True, 1.8, 0.03, 0.20),
-        Plan("enterprise", 9000, 20, True, 3.5, 0.012, 0.05),
-    )
-}
-PLAN_ORDER = tuple(PLANS)
-INTERVAL_MONTHS = {"week": 12 / 52, "month": 1.0, "quarter": 3.0, "year": 12.0}
-INTERVAL_PRICE = {"week": 1.15, "month": 1.0, "quarter": 0.95, "year": 0.83}
-PERIOD_DAYS = {"week": 7, "month": 30, "quarter": 91, "year": 365}
-PRICE_BOOK = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79}  # local list price per USD list price
-BILLING_MIX = {"USD": 0.7, "EUR": 0.2, "GBP": 0.1}
-
-
-def list_amount(plan: str, quantity: int, interval: str, currency: str, discount: float) -> int:
-    """Recurring charge per interval in minor units: seats x local unit price, after discount."""
-    unit = round(PLANS[plan].unit_price * PRICE_BOOK[currency] / 100) * 100
-    seats = quantity if PLANS[plan].seat_based else 1
-    months = INTERVAL_MONTHS[interval] * INTERVAL_PRICE[interval]
-    return round(unit * seats * months * (1 - discount))
-
-
-def add_periods(start: date, anchor: int, interval: str, periods: int) -> int:
-    """Day index of the `periods`-th billing date after day `anchor` (calendar months)."""
-    if interval == "week":
-        return anchor + 7 * periods
-    months = {"month": 1, "quarter": 3, "year": 12}[interval] * periods
-    first = start + timedelta(days=anchor)
-    year, month0 = divmod(first.month - 1 + months, 12)
-    day = min(first.day, monthrange(first.year + year, month0 + 1)[1])
-    return (date(first.year + year, month0 + 1, day) - start).days
+TRIAL_DAYS = 14
 
 
 @dataclass
@@ -92,17 +59,30 @@ class Subscription:
     retry_day: int = -1
     failures: int = 0
     invoice: str = ""
+    cancel_day: int = -1  # a scheduled cancellation (cancel_at_period_end) takes effect
+    withdraw_day: int = -1  # ... or is withdrawn on this day
+    reason: str = ""
 
     @property
     def amount(self) -> int:
         return list_amount(self.plan, self.quantity, self.interval, self.currency, self.discount)
 
+    @property
+    def usd_mrr(self) -> float:
+        """Monthly list value in USD cents (for the simulated company's own books)."""
+        if self.state != "active":
+            return 0.0
+        months = PERIOD_DAYS[self.interval] / 30
+        return self.amount / PRICE_BOOK[self.currency] / max(months, 0.23)
+
 
 @dataclass
 class Customer:
-    """A customer: its users' activity propensities, engagement and subscriptions."""
+    """A customer: where it came from, its users' activity, engagement and subscriptions."""
 
     id: str
+    country: Country | None
+    channel: str
     currency: str
     engagement: float
     pay_risk: float
@@ -115,8 +95,25 @@ class Customer:
         """Subscriptions in trial, active or paused."""
         return [s for s in self.subs if s.state in LIVE]
 
+    def paying(self) -> bool:
+        return any(s.state == "active" for s in self.subs)
+
     def user_id(self, n: int) -> str:
         return f"u-{self.id}-{n + 1}"
+
+    @property
+    def churn_factor(self) -> float:
+        """How much more (or less) likely than average this customer is to cancel."""
+        country = self.country.churn if self.country else 1.0
+        return (0.3 + 1.8 * (1 - self.engagement)) * CHANNELS[self.channel].churn * country
+
+
+def user_propensity(rng: random.Random) -> float:
+    """A user's daily chance of using the product: a few power users, many occasional ones."""
+    kind = rng.random()
+    if kind < 0.15:
+        return rng.uniform(0.55, 0.85)
+    return rng.uniform(0.15, 0.35) if kind < 0.5 else rng.uniform(0.02, 0.08)
 
 
 class World:
@@ -125,6 +122,7 @@ class World:
     def __init__(self, rng: random.Random, start: date, users_per_customer: int) -> None:
         self.rng, self.start, self.upc = rng, start, users_per_customer
         self.customers: list[Customer] = []
+        self.arrived: list[tuple[Customer, int]] = []  # today's arrivals and their second
         self.refunds: list[tuple[int, Customer, int, str, str]] = []
         self.receipts: list[tuple[int, str]] = []  # today's cash in (refunds < 0), per currency
         self._ids = {"c": 0, "s": 0, "in": 0}
@@ -135,62 +133,78 @@ class World:
         return f"{prefix}-{self._ids[prefix]:0{width}d}"
 
     def time_of_day(self) -> int:
-        """A time of day, clustered around business hours UTC."""
-        return int(min(max(self.rng.gauss(14.5, 3.5), 0.05), 23.5) * 3600)
+        return time_of_day(self.rng)
 
     # ---- the day --------------------------------------------------------------
 
     def begin_day(self, day: int, emit: Emit) -> None:
         """Start `day`, writing its events to `emit`."""
-        self.day, self.emit, self.receipts = day, emit, []
+        self.day, self.emit, self.receipts, self.arrived = day, emit, [], []
 
     def step(self, arrivals: int) -> None:
         """Every customer's subscriptions and growth, then arrivals, then due refunds."""
         for cust in self.customers:
-            cust.engagement = min(max(cust.engagement + self.rng.gauss(0, 0.015), 0.05), 0.98)
+            cust.engagement = min(max(cust.engagement + self.rng.gauss(0, 0.012), 0.05), 0.98)
             for sub in list(cust.subs):
                 self._step_sub(cust, sub)
             self._grow(cust)
+            self._relocate(cust)
         for _ in range(arrivals):  # after the loop: nothing else happens to a sub on day one
             self._arrive()
         self._pay_refunds()
+
+    def usd_mrr(self) -> float:
+        """Today's MRR at list prices in USD cents (what the company budgets against)."""
+        return sum(sub.usd_mrr for cust in self.customers for sub in cust.subs)
 
     # ---- arrivals and starts --------------------------------------------------
 
     def _arrive(self) -> None:
         rng = self.rng
-        plan = rng.choices(PLAN_ORDER, [p.weight for p in PLANS.values()])[0]
-        users = max(1, round(self.upc * PLANS[plan].user_factor * rng.lognormvariate(0, 0.35)))
+        channel = CHANNELS[rng.choices(CHANNEL_ORDER, [c.weight for c in CHANNELS.values()])[0]]
+        tilt = [p.weight * (channel.plan_tilt if p.min_seats >= 5 else 1.0) for p in PLANS.values()]
+        plan = PLANS[rng.choices(PLAN_ORDER, tilt)[0]]
+        country = None
+        if rng.random() >= NO_COUNTRY_SHARE:
+            country = rng.choices(COUNTRIES, [c.weight for c in COUNTRIES])[0]
+        users = max(1, round(self.upc * plan.user_factor * rng.lognormvariate(0, 0.35)))
         cust = Customer(
             id=self._next_id("c", 5),
-            currency=rng.choices(list(BILLING_MIX), list(BILLING_MIX.values()))[0],
+            country=country,
+            channel=channel.name,
+            currency=country.currency if country else "USD",
             engagement=rng.betavariate(4, 2.5),
-            pay_risk=0.15 if rng.random() < 0.12 else 0.02,
-            users=[rng.uniform(0.5, 1.3) for _ in range(users)],
+            pay_risk=0.15 if rng.random() < 0.15 else 0.02,
+            users=[user_propensity(rng) for _ in range(users)],
         )
         self.customers.append(cust)
-        sub = self._new_sub(cust, plan, len(cust.users))
-        if plan != "enterprise" and rng.random() < 0.45:
-            self._start_trial(cust, sub)
+        sec = self.time_of_day()
+        self.arrived.append((cust, sec))
+        attrs = {"country": country.code} if country else {}
+        self.emit(sec, "customer.updated", customer_id=cust.id, channel=channel.name, **attrs)
+        sub = self._new_sub(cust, plan.name, len(cust.users))
+        if rng.random() < plan.trial_share:
+            self._start_trial(cust, sub, sec)
         else:
-            self._start(cust, sub, self.time_of_day())
+            self._start(cust, sub, sec)
 
     def _new_sub(self, cust: Customer, plan: str, users: int) -> Subscription:
         rng = self.rng
         if plan == "enterprise":
-            interval = rng.choices(("year", "quarter"), (0.8, 0.2))[0]
+            interval = rng.choices(("year", "quarter", "month"), (0.35, 0.25, 0.4))[0]
         else:
-            interval = rng.choices(("month", "year", "quarter", "week"), (78, 12, 6, 4))[0]
+            interval = rng.choices(("month", "year", "quarter", "week"), (84, 8, 5, 3))[0]
         discount = rng.choice((0.1, 0.15, 0.2)) if rng.random() < 0.2 else 0.0
         quantity = max(PLANS[plan].min_seats, users) if PLANS[plan].seat_based else 1
         sub = Subscription(self._next_id("s", 5), plan, interval, quantity, cust.currency, discount)
         cust.subs.append(sub)
         return sub
 
-    def _start_trial(self, cust: Customer, sub: Subscription) -> None:
-        sub.state, sub.until = "trial", self.day + 14
-        sub.converts = self.rng.random() < 0.2 + 0.5 * cust.engagement
-        self.emit(self.time_of_day(), "trial.started", **_ref(cust, sub), plan=sub.plan)
+    def _start_trial(self, cust: Customer, sub: Subscription, sec: int) -> None:
+        sub.state, sub.until = "trial", self.day + TRIAL_DAYS
+        referral = 0.06 if cust.channel == "referral" else 0.0
+        sub.converts = self.rng.random() < 0.015 + referral + 0.3 * cust.engagement
+        self.emit(sec, "trial.started", **_ref(cust, sub), plan=sub.plan)
 
     def _start(self, cust: Customer, sub: Subscription, sec: int) -> None:
         """`subscription.started` with its first payment right after it."""
@@ -214,7 +228,7 @@ class World:
         else:
             self._collect(cust, sub.amount, sub.currency, sub.invoice, sec)
 
-    def _collect(self, cust, amount: int, currency: str, invoice: str, sec: int) -> None:
+    def _collect(self, cust: Customer, amount: int, currency: str, invoice: str, sec: int) -> None:
         """`payment.succeeded`; about 1.5 % are refunded, fully or in part, days later."""
         self.emit(sec, "payment.succeeded", **_pay(cust, amount, currency, invoice))
         self.receipts.append((amount, currency))
@@ -225,7 +239,7 @@ class World:
     def _retry(self, cust: Customer, sub: Subscription) -> None:
         """Dunning: retry the open invoice; the third failure cancels as `payment_failed`."""
         sec = self.time_of_day()
-        if self.rng.random() < 0.45:
+        if self.rng.random() < 0.5:
             sub.failures, sub.retry_day = 0, -1
             self._collect(cust, sub.amount, sub.currency, sub.invoice, sec)
             return
@@ -234,7 +248,7 @@ class World:
         if sub.failures < 3:
             sub.retry_day = self.day + 4
         else:
-            self._cancel(cust, sub, "payment_failed", sec + self.rng.randint(30, 600))
+            self.cancel(cust, sub, "payment_failed", sec + self.rng.randint(30, 600))
 
     def _pay_refunds(self) -> None:
         due = [r for r in self.refunds if r[0] <= self.day]
@@ -245,7 +259,7 @@ class World:
             )
             self.receipts.append((-amount, currency))
 
-    # ---- one subscription's self.day ------------------------------------------------
+    # ---- one subscription's day ------------------------------------------------
 
     def _step_sub(self, cust: Customer, sub: Subscription) -> None:
         if sub.state == "trial" and self.day >= sub.until:
@@ -256,13 +270,21 @@ class World:
             return
         elif sub.retry_day == self.day:
             self._retry(cust, sub)
-        elif self.day >= add_periods(self.start, sub.anchor, sub.interval, sub.periods):
+        elif sub.withdraw_day == self.day:
+            self._withdraw(cust, sub)
+        elif sub.cancel_day >= 0 and self.day >= sub.cancel_day:
+            self.cancel(cust, sub, sub.reason, self.time_of_day())
+        elif self.day >= self.due(sub):
             if sub.failures:  # the open invoice is still in dunning: skip this period's charge
                 sub.periods += 1
             else:
                 self._bill(cust, sub, self.time_of_day())
-        elif not sub.failures:
+        elif not sub.failures and sub.cancel_day < 0:
             self._maybe_change(cust, sub)
+
+    def due(self, sub: Subscription) -> int:
+        """Day index of the subscription's next billing date."""
+        return add_periods(self.start, sub.anchor, sub.interval, sub.periods)
 
     def _end_trial(self, cust: Customer, sub: Subscription) -> None:
         if not sub.converts:
@@ -277,7 +299,7 @@ class World:
     def _end_pause(self, cust: Customer, sub: Subscription) -> None:
         sec = self.time_of_day()
         if self.rng.random() < 0.2:
-            self._cancel(cust, sub, "no_longer_needed", sec)
+            self.cancel(cust, sub, "no_longer_needed", sec)
             return
         sub.state, sub.anchor, sub.periods = "active", self.day, 0
         self.emit(sec, "subscription.resumed", **_ref(cust, sub))
@@ -286,13 +308,12 @@ class World:
     def _maybe_change(self, cust: Customer, sub: Subscription) -> None:
         """At most one voluntary change a day, drawn from per-day probabilities."""
         plan, rank = PLANS[sub.plan], PLAN_ORDER.index(sub.plan)
-        risk = 0.3 + 1.8 * (1 - cust.engagement)
         options = (
-            (plan.monthly_churn / 30 * risk, self._cancel_voluntary),
-            (0.003 if sub.interval in ("month", "week") else 0.0, self._pause),
-            (0.012 if plan.seat_based else 0.0, self._change_seats),
-            (0.004 if rank < 3 else 0.0, self._upgrade),
-            (0.002 if rank > 0 else 0.0, self._downgrade),
+            (plan.monthly_churn / 30 * cust.churn_factor, self._decide_to_leave),
+            (0.0003 if sub.interval in ("month", "week") else 0.0, self._pause),
+            (0.0055 if plan.seat_based else 0.0, self._change_seats),
+            (0.0022 * cust.engagement if rank < 3 else 0.0, self._upgrade),
+            (0.0003 if rank > 0 else 0.0, self._downgrade),
             (0.0008 if sub.interval == "month" else 0.0, self._go_annual),
         )
         roll = self.rng.random()
@@ -302,11 +323,36 @@ class World:
                 return
             roll -= chance
 
-    def _cancel_voluntary(self, cust: Customer, sub: Subscription) -> None:
-        self._cancel(cust, sub, self.rng.choice(CANCEL_REASONS), self.time_of_day())
+    # ---- leaving -----------------------------------------------------------------
 
-    def _cancel(self, cust: Customer, sub: Subscription, reason: str, sec: int) -> None:
-        sub.state, sub.retry_day = "canceled", -1
+    def _decide_to_leave(self, cust: Customer, sub: Subscription) -> None:
+        """Cancel now, or (always for quarterly and yearly terms) at the end of the period.
+
+        A scheduled cancellation is a `subscription.changed` with
+        `cancel_at_period_end: true`; a quarter of them are withdrawn before the
+        period ends (`false`), the rest cancel on the billing date.
+        """
+        reason = self.rng.choice(CANCEL_REASONS)
+        if sub.interval in ("month", "week") and self.rng.random() < 0.35:
+            self.cancel(cust, sub, reason, self.time_of_day())
+            return
+        self.schedule_cancel(cust, sub, reason, self.time_of_day())
+        if self.rng.random() < 0.25 and sub.cancel_day - self.day >= 2:
+            sub.withdraw_day = self.rng.randint(self.day + 1, sub.cancel_day - 1)
+
+    def schedule_cancel(self, cust: Customer, sub: Subscription, reason: str, sec: int) -> None:
+        """`cancel_at_period_end: true`: the subscription ends on its next billing date."""
+        sub.cancel_day, sub.reason = self.due(sub), reason
+        self.emit(sec, "subscription.changed", **_ref(cust, sub), cancel_at_period_end=True)
+
+    def _withdraw(self, cust: Customer, sub: Subscription) -> None:
+        sub.cancel_day = sub.withdraw_day = -1
+        self.emit(self.time_of_day(), "subscription.changed", **_ref(cust, sub),
+                  cancel_at_period_end=False)  # fmt: skip
+
+    def cancel(self, cust: Customer, sub: Subscription, reason: str, sec: int) -> None:
+        """`subscription.canceled` now (clears any schedule)."""
+        sub.state, sub.retry_day, sub.cancel_day, sub.withdraw_day = "canceled", -1, -1, -1
         self.emit(sec, "subscription.canceled", **_ref(cust, sub), reason=reason)
         self._note_left(cust)
 
@@ -314,15 +360,19 @@ class World:
         sub.state, sub.until = "paused", self.day + self.rng.randint(7, 45)
         self.emit(self.time_of_day(), "subscription.paused", **_ref(cust, sub))
 
+    # ---- changes -----------------------------------------------------------------
+
     def _change_seats(self, cust: Customer, sub: Subscription) -> None:
         """Seats go up twice as often as down; new seats bring new users."""
-        step = self.rng.randint(1, 3) * (1 if self.rng.random() < 0.68 else -1)
-        quantity = max(PLANS[sub.plan].min_seats, sub.quantity + step)
+        step = self.rng.randint(1, 2) * (1 if self.rng.random() < 0.7 else -1)
+        self.set_seats(cust, sub, max(PLANS[sub.plan].min_seats, sub.quantity + step))
+
+    def set_seats(self, cust: Customer, sub: Subscription, quantity: int) -> None:
         if quantity == sub.quantity:
             return
         old = sub.amount
         sub.quantity = quantity
-        cust.users += [self.rng.uniform(0.5, 1.3) for _ in range(quantity - len(cust.users))]
+        cust.users += [user_propensity(self.rng) for _ in range(quantity - len(cust.users))]
         self._changed(cust, sub, old, quantity=quantity)
 
     def _upgrade(self, cust: Customer, sub: Subscription) -> None:
@@ -338,8 +388,7 @@ class World:
 
     def _go_annual(self, cust: Customer, sub: Subscription) -> None:
         """Switch to yearly billing from the next billing date (no charge today)."""
-        old = sub.amount
-        due = add_periods(self.start, sub.anchor, sub.interval, sub.periods)
+        old, due = sub.amount, self.due(sub)
         sub.interval, sub.anchor, sub.periods = "year", due, 0
         self._changed(cust, sub, old, interval="year")
 
@@ -350,13 +399,12 @@ class World:
     def _changed(self, cust: Customer, sub: Subscription, old: int, **new: Any) -> None:
         """`subscription.changed` with the new amount; a rise is charged pro rata right away."""
         sec = self.emit(self.time_of_day(), "subscription.changed", **_ref(cust, sub), **new,
-                      amount=sub.amount)  # fmt: skip
-        due = add_periods(self.start, sub.anchor, sub.interval, sub.periods)
-        rise = (sub.amount - old) * min(1.0, (due - self.day) / PERIOD_DAYS[sub.interval])
+                        amount=sub.amount)  # fmt: skip
+        rise = (sub.amount - old) * min(1.0, (self.due(sub) - self.day) / PERIOD_DAYS[sub.interval])
         if rise >= 100 and "interval" not in new:
             self._collect(cust, round(rise), sub.currency, self._next_id("in", 6), sec + 5)
 
-    # ---- growth and win-back -----------------------------------------------------
+    # ---- growth, win-back, attributes ------------------------------------------------
 
     def _note_left(self, cust: Customer) -> None:
         if not cust.live():
@@ -366,16 +414,23 @@ class World:
         """A second team subscribes; churned customers come back; lapsed trials buy later."""
         live, rng = cust.live(), self.rng
         if len(live) == 1 and live[0].state == "active" and len(cust.subs) == 1:
-            if rng.random() < 0.0025:
+            if rng.random() < 0.0004 and live[0].cancel_day < 0:
                 plan = "pro" if live[0].plan == "starter" else rng.choice(PLAN_ORDER[:3])
                 extra = max(1, round(self.upc * 0.6))
-                cust.users += [rng.uniform(0.5, 1.3) for _ in range(extra)]
+                cust.users += [user_propensity(rng) for _ in range(extra)]
                 self._start(cust, self._new_sub(cust, plan, extra), self.time_of_day())
             return
-        comeback = 0.008 if cust.ever_paid else 0.002
+        comeback = 0.0008 if cust.ever_paid else 0.0012
         if not live and 0 < self.day - cust.left_day <= 120 and rng.random() < comeback:
             sub = self._new_sub(cust, cust.subs[-1].plan, len(cust.users))
             self._start(cust, sub, self.time_of_day())
+
+    def _relocate(self, cust: Customer) -> None:
+        """Rarely a customer's billing country changes (or becomes known): `customer.updated`."""
+        if cust.live() and self.rng.random() < 0.00015:
+            cust.country = self.rng.choices(COUNTRIES, [c.weight for c in COUNTRIES])[0]
+            self.emit(self.time_of_day(), "customer.updated", customer_id=cust.id,
+                      country=cust.country.code)  # fmt: skip
 
 
 def _ref(cust: Customer, sub: Subscription) -> dict[str, str]:
