@@ -8,7 +8,10 @@
 - every query collapses the workers with `max without (instance, pod)` before
   anything else drops the `instance` label (never `sum` across workers);
 - a real Prometheus (tests/integration/prometheus.py) loads alerts.yml, scrapes
-  itself, evaluates every rule without error and runs every panel query.
+  itself, evaluates every rule without error and runs every panel and annotation
+  query; the executive dashboard marks firing alerts; the segments dashboard
+  breaks every segment KPI down by country and channel and draws the cohort
+  triangles with cohorts as rows and ages as columns.
 
 `panel_queries()` is also the entry point of the end-to-end test that runs the
 same queries against a Prometheus scraping the engine.

@@ -10,12 +10,17 @@ skip them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from tests.integration.alertmanager import FAST, fast_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "prometheus"
@@ -81,6 +86,29 @@ def test_alertmanager_config_checks() -> None:
     )
     assert_ok(result)
     assert "SUCCESS" in result.stdout, result.stdout
+
+
+def test_alertmanager_test_copy_keeps_routing_and_inhibition(tmp_path: Path) -> None:
+    """The e2e test's copy (tests/integration/alertmanager.py) differs from the shipped
+    file only in the route waits and the receivers' webhook, and amtool accepts it."""
+    shipped = yaml.safe_load(ALERTMANAGER.read_text())
+    copy = fast_config(shipped, "http://127.0.0.1:9")
+
+    def strip(route: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in route.items() if k not in FAST and k != "routes"}
+        return {**kept, "routes": [strip(r) for r in route.get("routes", [])]}
+
+    assert strip(copy["route"]) == strip(shipped["route"])
+    assert copy["inhibit_rules"] == shipped["inhibit_rules"]
+    assert [r["name"] for r in copy["receivers"]] == [r["name"] for r in shipped["receivers"]]
+    for receiver in copy["receivers"]:
+        assert receiver["webhook_configs"][0]["url"] == f"http://127.0.0.1:9/{receiver['name']}"
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(json.dumps(copy))
+    result = subprocess.run(
+        [amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert_ok(result)
 
 
 def alert_names() -> set[str]:
