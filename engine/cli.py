@@ -168,7 +168,17 @@ def _run_parser(sub: Any, environ: Mapping[str, str]) -> None:
     _flag(run, "--customers", type=int, default=200, help="simulated customers (--simulate)")
     _flag(run, "--days", type=int, default=60, help="simulated backfill days (--simulate)")
     _flag(run, "--seed", type=int, default=1, help="simulation seed (--simulate)")
+    _simulation_flags(run)
     _settings_flags(run, {**CONNECTION, **WORKER})
+
+
+def _simulation_flags(parser: argparse.ArgumentParser) -> None:
+    """The live clock and the incidents of the simulator (docs/simulation.md)."""
+    from engine.simulation.incidents import INCIDENTS, incident_when
+
+    _flag(parser, "--speed", type=float, default=1.0, help="live clock speed-up (1: real time)")
+    _flag(parser, "--incident", choices=INCIDENTS, help="fire an incident on purpose")
+    _flag(parser, "--incident-at", type=incident_when, metavar="WHEN", help="day, time, +90m, -3d")
 
 
 def _other_parsers(sub: Any, environ: Mapping[str, str]) -> None:
@@ -181,6 +191,7 @@ def _other_parsers(sub: Any, environ: Mapping[str, str]) -> None:
     _flag(simulate, "--days", type=int, default=90, help="days of history")
     _flag(simulate, "--seed", type=int, default=1, help="random seed")
     _flag(simulate, "--live", action="store_true", help="produce live to Kafka, not a file")
+    _simulation_flags(simulate)
     _settings_flags(simulate, {**CONNECTION, "currency": WORKER["currency"]})
     snapshot = _sub(sub, "snapshot", environ, help="print the KPIs of a running deployment")
     _flag(snapshot, "--url", default="http://127.0.0.1:8000/metrics", help="a worker's /metrics")
@@ -276,7 +287,11 @@ def _sim(args: argparse.Namespace) -> Any:
 
     if args.customers < 1 or args.days < 1:
         raise UsageError("--customers and --days must be at least 1")
-    return SimOptions(args.customers, args.days, args.seed)
+    if args.speed <= 0 or (args.incident_at is not None and args.incident is None):
+        raise UsageError("--speed must be > 0; --incident-at needs --incident")
+    return SimOptions(
+        args.customers, args.days, args.seed, args.speed, args.incident, args.incident_at
+    )
 
 
 def _need_bootstrap(settings: Settings, what: str) -> None:
@@ -304,7 +319,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from engine.simulation import SimConfig, write_history
+    from engine.simulation import write_history
+    from engine.simulation.simulator import history_config
 
     sim = _sim(args)
     if args.live:
@@ -315,7 +331,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return run_simulation(settings, sim)
     if args.out is None:
         raise UsageError("simulate needs --out FILE (or --live)")
-    config = SimConfig(customers=sim.customers, days=sim.days, seed=sim.seed)
+    try:
+        config = history_config(sim.customers, sim.days, sim.seed, sim.incident, sim.incident_at)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     lines = write_history(config, args.out)
     print(f"wrote {lines} lines to {args.out}", file=sys.stderr)
     return 0

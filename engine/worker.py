@@ -32,6 +32,9 @@ class SimOptions:
     customers: int = 200
     days: int = 60
     seed: int = 1
+    speed: float = 1.0  # simulated seconds per real second once live (1: real time)
+    incident: str | None = None
+    incident_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,10 @@ def run_worker(settings: Settings, options: RunOptions) -> int:
             from engine.simulation.live import LiveSimulation, live_config
 
             sim = options.sim
-            config = live_config(sim.customers, sim.days, sim.seed, settings.currency)
-            services.append(LiveSimulation(settings, config, loop=loop))
+            config = live_config(
+                sim.customers, sim.days, sim.seed, settings.currency, sim.incident, sim.incident_at
+            )
+            services.append(LiveSimulation(settings, config, speed=sim.speed, loop=loop))
         if options.dashboard_every:
             services.append(DashboardPrinter(runtime, options.dashboard_every, loop=loop))
         print(f"metrics at {runtime.server.url}", file=sys.stderr, flush=True)
@@ -145,8 +150,11 @@ def run_simulation(settings: Settings, sim: SimOptions) -> int:
     options = client_options(settings)
     loop.run_until_complete(wait_for_broker(options, timeout=settings.connect_timeout))
     loop.run_until_complete(ensure_topics(settings, options))
-    config = live_config(sim.customers, sim.days, sim.seed, settings.currency)
-    return _execute(mode.Worker(LiveSimulation(settings, config, loop=loop), loop=loop, **QUIET))
+    config = live_config(
+        sim.customers, sim.days, sim.seed, settings.currency, sim.incident, sim.incident_at
+    )
+    live = LiveSimulation(settings, config, speed=sim.speed, loop=loop)
+    return _execute(mode.Worker(live, loop=loop, **QUIET))
 
 
 QUIET = {"quiet": True, "redirect_stdouts": False, "override_logging": False}

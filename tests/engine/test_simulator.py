@@ -557,3 +557,20 @@ def test_live_slices_never_run_ahead_of_their_end() -> None:
             cursor <= at(e) < target for e in flatten(list(sim.events_between(cursor, target)))
         )
         cursor = target
+
+
+def test_simulate_command_fires_an_incident_reproducibly(tmp_path: Any) -> None:
+    from engine.cli import main
+
+    flags = ["--customers", "40", "--days", "30", "--incident", "mrr-drop", "--incident-at=-2d"]
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    assert [main(["simulate", "--out", str(p), *flags]) for p in paths] == [0, 0]
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    moment = START + timedelta(days=28)
+    loud = flatten([orjson.loads(line) for line in paths[0].read_bytes().splitlines()])
+    quiet = flatten(list(Simulator(SimConfig(customers=40, days=30)).history()))
+    lost = [sum(e["type"] == "subscription.canceled" and at(e) >= moment for e in events)
+            for events in (loud, quiet)]  # fmt: skip
+    assert lost[0] > lost[1]
+    for bad in (["--incident-at", "5"], ["--incident", "mrr-drop", "--incident-at", "30"]):
+        assert main(["simulate", "--out", str(paths[0]), "--days", "30", *bad]) == 2
