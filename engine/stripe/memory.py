@@ -23,7 +23,14 @@ STATE_TOPIC_SUFFIX = "stripe-state"
 
 
 class Memory:
-    """A plain key -> JSON value map; `None` as a value deletes the key."""
+    """A key -> JSON value map that only moves forward; `None` as a value deletes the key.
+
+    Two writers (the webhook receiver and `stripe import`) may save updates of
+    one key in either order to the shared topic. A value that is older than the
+    one held — a subscription or customer entry with an earlier (`created`,
+    event id) `at`, a smaller refunded amount — is therefore not applied, so
+    replaying the topic in log order always ends at the newest state.
+    """
 
     def __init__(self, entries: dict[str, Any] | None = None) -> None:
         self._entries: dict[str, Any] = dict(entries or {})
@@ -35,7 +42,7 @@ class Memory:
         for key, value in updates.items():
             if value is None:
                 self._entries.pop(key, None)
-            else:
+            elif _supersedes(self._entries.get(key), value):
                 self._entries[key] = value
 
     def entries(self) -> Iterator[tuple[str, Any]]:
@@ -43,6 +50,20 @@ class Memory:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _supersedes(old: Any, new: Any) -> bool:
+    """Whether `new` may replace `old` (see Memory): never a step back in time."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        before, after = old.get("at"), new.get("at")
+        if isinstance(before, list) and isinstance(after, list):
+            try:
+                return bool(after >= before)
+            except TypeError:  # a foreign value: the newer write wins
+                return True
+    if isinstance(old, int) and isinstance(new, int):
+        return new >= old
+    return True
 
 
 async def ensure_state_topic(client_options: dict[str, Any], topic: str) -> None:
