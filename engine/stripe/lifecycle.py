@@ -13,6 +13,7 @@ turned into SPEC §2.1 events by difference from that entry:
     paused       (+changed)       (+changed) resumed      (+changed)               canceled
 
 `none` is also the phase after a cancellation: only canceled snapshots so far.
+A canceled snapshot needs no terms (`cancel`); the others do (`step`).
 """
 
 from __future__ import annotations
@@ -22,57 +23,42 @@ from typing import Any
 from engine.stripe.snapshot import Terms
 
 Event = dict[str, Any]
+Step = tuple[list[Event], dict[str, Any]]
 
 
-def step(
-    entry: dict[str, Any], state: str, reason: str | None, terms: Terms, cap: bool
-) -> tuple[list[Event], dict[str, Any]]:
-    """(event bodies without event_id/ts, the new entry) for one applied snapshot."""
+def cancel(entry: dict[str, Any], reason: str | None) -> Step:
+    """A canceled snapshot: ends a trial, cancels a started subscription."""
     phase = entry.get("phase", "none")
-    handler = _HANDLERS[phase]
-    return handler(entry, state, reason, terms, cap)
-
-
-def _from_none(
-    entry: dict[str, Any], state: str, reason: str | None, terms: Terms, cap: bool
-) -> tuple[list[Event], dict[str, Any]]:
-    if state == "trial":
-        return [{"type": "trial.started", "plan": terms.plan}], _entry("trial")
-    if state == "canceled":
-        return [], _entry("none")
-    return _start(state, terms, cap)
-
-
-def _from_trial(
-    entry: dict[str, Any], state: str, reason: str | None, terms: Terms, cap: bool
-) -> tuple[list[Event], dict[str, Any]]:
-    if state == "trial":
-        return [], _entry("trial")
-    if state == "active":
-        return _start(state, terms, cap)
-    return [{"type": "trial.ended"}], _entry("trial_ended")
-
-
-def _from_trial_ended(
-    entry: dict[str, Any], state: str, reason: str | None, terms: Terms, cap: bool
-) -> tuple[list[Event], dict[str, Any]]:
-    if state == "active":
-        return _start(state, terms, cap)
-    return [], _entry("trial_ended")
-
-
-def _from_started(
-    entry: dict[str, Any], state: str, reason: str | None, terms: Terms, cap: bool
-) -> tuple[list[Event], dict[str, Any]]:
-    if state == "canceled":
+    if phase == "trial":
+        return [{"type": "trial.ended"}], _entry("trial_ended")
+    if phase in ("running", "paused"):
         event: Event = {"type": "subscription.canceled"}
         if reason:
             event["reason"] = reason
         return [event], _entry("none")
+    return [], _entry(phase)
+
+
+def step(entry: dict[str, Any], state: str, terms: Terms, cap: bool) -> Step:
+    """A trial, active or paused snapshot: (event bodies without ids and ts, the new entry)."""
+    phase = entry.get("phase", "none")
+    if phase in ("running", "paused"):
+        return _from_started(entry, state, terms, cap)
+    if state == "active":
+        return _start(state, terms, cap)  # a start, a trial conversion, a late conversion
+    if phase == "none":
+        if state == "trial":
+            return [{"type": "trial.started", "plan": terms.plan}], _entry("trial")
+        return _start(state, terms, cap)
+    if phase == "trial" and state == "paused":
+        return [{"type": "trial.ended"}], _entry("trial_ended")
+    return [], _entry(phase)  # a trial goes on; after trial.ended only `active` counts
+
+
+def _from_started(entry: dict[str, Any], state: str, terms: Terms, cap: bool) -> Step:
     change = _changed(entry, terms, cap)
     was_running = entry["phase"] == "running"
     now_running = state == "active"  # a started subscription back in trial earns nothing: paused
-    events: list[Event] = []
     if was_running and not now_running:
         events = [
             {"type": "subscription.paused"},
@@ -85,7 +71,7 @@ def _from_started(
     return events, _entry("running" if now_running else "paused", terms, cap)
 
 
-def _start(state: str, terms: Terms, cap: bool) -> tuple[list[Event], dict[str, Any]]:
+def _start(state: str, terms: Terms, cap: bool) -> Step:
     events: list[Event] = [{"type": "subscription.started", **terms.fields()}]
     if cap:
         events.append({"type": "subscription.changed", "cancel_at_period_end": True})
@@ -112,12 +98,3 @@ def _entry(phase: str, terms: Terms | None = None, cap: bool = False) -> dict[st
         entry["terms"] = terms.fields()
         entry["cap"] = cap
     return entry
-
-
-_HANDLERS = {
-    "none": _from_none,
-    "trial": _from_trial,
-    "trial_ended": _from_trial_ended,
-    "running": _from_started,
-    "paused": _from_started,
-}

@@ -154,15 +154,18 @@ def _subscription(envelope: _Envelope, memory: Memory) -> Translation:
             REJECTED, reason="data.object is not a subscription with id and customer"
         )
     state, reason = read_state(sub)
-    terms = read_terms(sub)
     if state == "incomplete":
         return Translation(IGNORED)
+    terms = None if state == "canceled" else read_terms(sub)  # a cancellation needs no terms
     key = f"sub:{sub_id}"
     order = _order(memory, key, envelope)
     if order is not None:
         return Translation(order)
     entry = memory.get(key) or {}
-    bodies, new_entry = lifecycle.step(entry, state, reason, terms, cancel_at_period_end(sub))
+    if terms is None:
+        bodies, new_entry = lifecycle.cancel(entry, reason)
+    else:
+        bodies, new_entry = lifecycle.step(entry, state, terms, cancel_at_period_end(sub))
     new_entry["at"] = envelope.at
     events = envelope.derive(bodies, customer, subscription_id=sub_id)
     return Translation(APPLIED, events, {key: new_entry})

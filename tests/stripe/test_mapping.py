@@ -107,6 +107,11 @@ def test_canceled_snapshot_of_a_never_started_subscription_blocks_older_ones() -
     assert [bodies(r) for r in results] == [[], []]
 
 
+def test_a_cancellation_needs_no_readable_items() -> None:
+    bare = so.subscription("canceled", items=[])
+    assert last_bodies(so.subscription("active"), bare) == [{"type": "subscription.canceled"}]
+
+
 def test_a_canceled_subscription_starts_again_on_a_later_active_snapshot() -> None:
     assert last_bodies(
         so.subscription("active"), so.subscription("canceled"), so.subscription("active")
