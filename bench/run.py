@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import failover
 from bench import harness as h
 from bench import workloads as w
 from engine.kafka import client_options
@@ -60,6 +61,7 @@ ALL_PHASES = (
     "latency_batched",
     "scaling",
     "memory",
+    "failover",
 )
 DEFAULT_PHASES = [p for p in ALL_PHASES if p != "latency_batched"]  # opt-in extra
 
@@ -188,6 +190,7 @@ class Bench:
             "latency_batched": lambda: self.latency(100, "_batched_load"),
             "scaling": self.scaling,
             "memory": self.memory,
+            "failover": lambda: failover.run(self),
         }
 
     def prefix(self, scenario: str) -> str:
@@ -744,7 +747,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         help="comma-separated phases (default: all but latency_batched): raw,single,batched,"
-        "subs,latency,latency_light,latency_batched,scaling,memory",
+        "subs,latency,latency_light,latency_batched,scaling,memory,failover",
     )
     return parser.parse_args(argv)
 
