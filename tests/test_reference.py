@@ -14,7 +14,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from tests.reference import compute, diff, parse_exposition, route
+from tests.reference import approximate, compute, diff, parse_exposition, route
 from tests.v2_history import V2Config, history
 
 _ids = itertools.count()
@@ -1233,3 +1233,17 @@ def test_v2_history_invariants(seed: int) -> None:
             assert 0 <= value <= 1, key
         if key.startswith('saas_cohort_mrr_retention{age="0"'):
             assert value == pytest.approx(1.0), key
+
+
+def test_diff_near_allows_two_percent_on_approximate_families() -> None:
+    expected = {'saas_unique_visitors{window="30d"}': 5000.0, "saas_mrr": 10.0}
+    assert diff(expected, {**expected, 'saas_unique_visitors{window="30d"}': 5090.0}) != []
+    near = approximate(expected)
+    assert near == ("saas_unique_visitors", "saas_visitor_signup_rate")
+    assert (
+        diff(expected, {**expected, 'saas_unique_visitors{window="30d"}': 5090.0}, near=near) == []
+    )
+    assert diff(expected, {**expected, 'saas_unique_visitors{window="30d"}': 5200.0}, near=near)
+    assert diff(expected, {**expected, "saas_mrr": 10.1}, near=near)  # money stays exact
+    assert approximate({'saas_unique_visitors{window="30d"}': 1000.0}) == ()
+    assert "saas_stickiness" in approximate({'saas_active_users{window="30d"}': 1001.0})

@@ -53,13 +53,32 @@ def history(tmp_path: Path, customers: int = 40, days: int = 45) -> tuple[Path, 
     return path, mixed
 
 
+def settle_exact(
+    worker: Worker,
+    expected: dict[str, float],
+    patience: float = 120.0,
+    approx: tuple[str, ...] | None = None,
+) -> list[str]:
+    """Settle the counters, then give global families (segments, cohorts) time to
+    catch up: poll until no sample differs or `patience` runs out; the last diff.
+    Samples whose name starts with one of `approx` may be off by 2 % (SPEC §3:
+    distinct counts above 1,000; by default `reference.approximate(expected)`);
+    every other one is compared exactly."""
+    near = reference.approximate(expected) if approx is None else approx
+    found = reference.diff(expected, settle(worker, expected), near=near)
+    deadline = time.monotonic() + patience
+    while found and time.monotonic() < deadline:
+        time.sleep(1.0)
+        found = reference.diff(expected, worker.scrape() or {}, near=near)
+    return found
+
+
 @pytest.mark.integration
 def test_run_input_equals_batch_recomputation(workers, tmp_path: Path) -> None:
     path, lines = history(tmp_path)
     expected = reference.compute(lines, prefix=workers.prefix)
     worker = workers("--input", str(path))
-    actual = settle(worker, expected)
-    assert reference.diff(expected, actual) == []
+    assert settle_exact(worker, expected) == []
     assert expected['saas_events_rejected_total{reason="unknown_subscription"}'] >= 1
 
 
@@ -70,7 +89,7 @@ def test_two_workers_each_export_the_global_numbers(workers, tmp_path: Path) -> 
     first = workers("--input", str(path))
     second = workers()
     for worker in (first, second):
-        assert reference.diff(expected, settle(worker, expected)) == []
+        assert settle_exact(worker, expected) == []
 
 
 @pytest.mark.integration
@@ -141,32 +160,6 @@ def write_v2_history(tmp_path: Path, seed: int = 1, **config: object) -> tuple[P
     return path, lines
 
 
-def settle_exact(
-    worker: Worker,
-    expected: dict[str, float],
-    patience: float = 120.0,
-    approx: tuple[str, ...] = (),
-) -> list[str]:
-    """Settle the counters, then give global families (segments, cohorts) time to
-    catch up: poll until no sample differs or `patience` runs out; the last diff.
-    Samples whose name starts with one of `approx` may be off by 2 % (SPEC §3:
-    distinct counts above 1,000); every other one is compared exactly."""
-
-    def split(samples: dict[str, float], near: bool) -> dict[str, float]:
-        return {k: v for k, v in samples.items() if k.startswith(approx) == near}
-
-    def problems(actual: dict[str, float]) -> list[str]:
-        exact = reference.diff(split(expected, False), split(actual, False))
-        return exact + reference.diff(split(expected, True), split(actual, True), rel=0.02)
-
-    found = problems(settle(worker, expected))
-    deadline = time.monotonic() + patience
-    while found and time.monotonic() < deadline:
-        time.sleep(1.0)
-        found = problems(worker.scrape() or {})
-    return found
-
-
 def _families(expected: dict[str, float]) -> set[str]:
     return {key.split("{")[0] for key in expected}
 
@@ -213,8 +206,8 @@ def test_v2_history_above_1000_visitors_two_workers(workers, tmp_path: Path) -> 
     )
     expected = reference.compute(lines, prefix=workers.prefix)
     assert expected['saas_unique_visitors{window="30d"}'] > 1500
-    approx = ("saas_unique_visitors", "saas_visitor_signup_rate")
+    assert reference.approximate(expected) == ("saas_unique_visitors", "saas_visitor_signup_rate")
     first = workers("--input", str(path))
     second = workers()
     for worker in (first, second):
-        assert settle_exact(worker, expected, approx=approx) == []
+        assert settle_exact(worker, expected) == []

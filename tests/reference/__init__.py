@@ -23,11 +23,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tests.reference.book import Book
-from tests.reference.exposition import diff, parse_exposition
+from tests.reference.exposition import approximate, diff, parse_exposition
 from tests.reference.results import Results, sample_key
 from tests.reference.rules import _decode, parse_ts, route, validate
 
-__all__ = ["compute", "diff", "parse_exposition", "parse_ts", "route", "sample_key", "validate"]
+__all__ = [
+    "approximate",
+    "compute",
+    "diff",
+    "parse_exposition",
+    "parse_ts",
+    "route",
+    "sample_key",
+    "validate",
+]
 
 
 def compute(

@@ -34,14 +34,40 @@ def parse_exposition(text: str) -> dict[str, float]:
     return samples
 
 
+DISTINCT_VISITORS = ("saas_unique_visitors", "saas_visitor_signup_rate")
+DISTINCT_USERS = (
+    "saas_active_users",
+    "saas_feature_active_users",
+    "saas_stickiness",
+    "saas_feature_adoption",
+)
+NEAR = 0.02  # SPEC §3: distinct counts within 2 % above 1,000, exact below
+
+
+def approximate(expected: dict[str, float]) -> tuple[str, ...]:
+    """The sample families SPEC §3 lets be off by 2 % in `expected`: distinct
+    counts above 1,000 and the ratios built on them (pass to `diff(near=...)`)."""
+    found: tuple[str, ...] = ()
+    if expected.get('saas_unique_visitors{window="30d"}', 0) > 1000:
+        found += DISTINCT_VISITORS
+    users = ("saas_active_users", "saas_feature_active_users")
+    if any(v > 1000 for k, v in expected.items() if k.startswith(users)):
+        found += DISTINCT_USERS
+    return found
+
+
 def diff(
     expected: dict[str, float],
     actual: dict[str, float],
     *,
     rel: float = 1e-9,
     abs_: float = 1e-6,
+    near: tuple[str, ...] = (),
 ) -> list[str]:
-    """Human-readable mismatches between two sample dicts (targets ignored)."""
+    """Human-readable mismatches between two sample dicts (targets ignored).
+
+    Samples whose name starts with one of `near` may differ by 2 % (see
+    `approximate`); the others by `rel`/`abs_`."""
     problems = []
     for key in sorted(set(expected) | set(actual)):
         if key.startswith("saas_kpi_target"):
@@ -50,7 +76,12 @@ def diff(
             problems.append(f"missing {key} (expected {expected[key]!r})")
         elif key not in expected:
             problems.append(f"extra {key} = {actual[key]!r}")
-        elif not math.isclose(expected[key], actual[key], rel_tol=rel, abs_tol=abs_):
+        elif not math.isclose(
+            expected[key],
+            actual[key],
+            rel_tol=NEAR if key.startswith(near) else rel,
+            abs_tol=abs_,
+        ):
             both_nan = math.isnan(expected[key]) and math.isnan(actual[key])
             if not both_nan:
                 problems.append(f"different {key}: expected {expected[key]!r}, got {actual[key]!r}")
