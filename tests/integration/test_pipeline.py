@@ -211,3 +211,18 @@ def test_v2_history_above_1000_visitors_two_workers(workers, tmp_path: Path) -> 
     second = workers()
     for worker in (first, second):
         assert settle_exact(worker, expected) == []
+
+
+@pytest.mark.integration
+def test_v2_caps_are_configurable_two_workers(workers, tmp_path: Path) -> None:
+    """--max-segments 4 --max-plans 2 --max-features 3: every capped family as the reference."""
+    path, lines = write_v2_history(tmp_path, seed=3)
+    caps = {"max_segments": 4, "max_plans": 2, "max_features": 3}
+    expected = reference.compute(lines, prefix=workers.prefix, **caps)
+    for name in ("saas_segment_mrr", "saas_plan_mrr", "saas_feature_active_users"):
+        assert any(k.startswith(name) and '"other"' in k for k in expected), name
+    flags = ("--max-segments", "4", "--max-plans", "2", "--max-features", "3")
+    first = workers("--input", str(path), *flags)
+    second = workers(*flags)
+    for worker in (first, second):
+        assert settle_exact(worker, expected) == []
