@@ -206,7 +206,9 @@ class Results(V2Series):
         ranked = sorted(monthly, key=lambda f: (-len(monthly[f]), f))
         groups = {f: [f] for f in ranked[: self.max_features]}
         if ranked[self.max_features :]:
-            groups["other"] = ranked[self.max_features :]
+            # Reading (as for plans and segments): a feature literally named
+            # "other" joins the merged group rather than being overwritten by it.
+            groups["other"] = groups.get("other", []) + ranked[self.max_features :]
         for label, features in groups.items():
             for window in ACTIVITY_WINDOWS:
                 count = len(users(window, features))
