@@ -1247,3 +1247,16 @@ def test_diff_near_allows_two_percent_on_approximate_families() -> None:
     assert diff(expected, {**expected, "saas_mrr": 10.1}, near=near)  # money stays exact
     assert approximate({'saas_unique_visitors{window="30d"}': 1000.0}) == ()
     assert "saas_stickiness" in approximate({'saas_active_users{window="30d"}': 1001.0})
+
+
+def test_a_plan_literally_named_other_joins_the_merged_one() -> None:
+    out = run(
+        start("a", 9000, JAN1, plan="other"),
+        start("b", 3000, JAN1, plan="p1"),
+        start("c", 2000, JAN1, plan="p2"),
+        max_plans=2,
+    )
+    assert out['saas_plan_mrr{plan="other"}'] == 110.0  # "other" 90 + p2 20
+    assert out['saas_plan_customers{plan="other"}'] == 2
+    assert out['saas_plan_mrr{plan="p1"}'] == 30.0
+    assert sum(v for k, v in out.items() if k.startswith("saas_plan_mrr")) == out["saas_mrr"]
