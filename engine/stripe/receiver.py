@@ -37,8 +37,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from engine import kafka
 from engine.settings import Settings
 from engine.stripe import intake
+from engine.stripe.follower import StateFollower
 from engine.stripe.mapping import translate
-from engine.stripe.memory import STATE_TOPIC_SUFFIX, Memory, load_memory, save_updates
+from engine.stripe.memory import STATE_TOPIC_SUFFIX, Memory, save_updates
 from engine.stripe.signature import TOLERANCE, verify
 from engine.stripe.sink import Sink, Unavailable
 from engine.stripe.telemetry import Telemetry
@@ -130,6 +131,7 @@ class Receiver:
         self.options = kafka.client_options(settings)
         self.sink = Sink(self.options, timeout=config.kafka_timeout)
         self.state_topic = settings.topic(STATE_TOPIC_SUFFIX)
+        self.follower = StateFollower(self.options, self.state_topic)
         self.memory: Memory | None = None
         self.lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
@@ -154,7 +156,7 @@ class Receiver:
 
         await wait_for_broker(self.options, timeout=self.settings.connect_timeout)
         await ensure_topics(self.settings, self.options)
-        self.memory = await load_memory(self.options, self.state_topic)
+        self.memory = await self.follower.start()
         log.info("stripe memory: %d entries from %s", len(self.memory), self.state_topic)
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
@@ -167,6 +169,7 @@ class Receiver:
             await self._runner.cleanup()
             self._runner = None
         await self.sink.close()
+        await self.follower.stop()
 
     # -- routes ----------------------------------------------------------------
 
@@ -215,6 +218,7 @@ class Receiver:
         """Translate, produce, await acks, save the memory updates: the order that
         lets a failure at any step be retried with the same derived event ids."""
         assert self.memory is not None, "start() loads the memory first"
+        await self._catch_up()
         result = translate(event, self.memory)
         records = [self._record(derived) for derived in result.events]
         if result.outcome == "rejected":
@@ -227,6 +231,15 @@ class Receiver:
             await self.sink.call(lambda producer: save_updates(producer, self.state_topic, updates))
             self.memory.commit(updates)
         return {"outcome": result.outcome, "events": len(result.events), "reason": result.reason}
+
+    async def _catch_up(self) -> None:
+        """Read what other writers (`stripe import`) saved since the last delivery."""
+        try:
+            async with asyncio.timeout(self.config.kafka_timeout):
+                await self.follower.catch_up()
+        except Exception as exc:  # noqa: BLE001 - any Kafka failure means "retry later"
+            log.warning("cannot read %s: %s", self.state_topic, type(exc).__name__)
+            raise Unavailable(type(exc).__name__) from None
 
     def _record(self, derived: dict[str, Any]) -> tuple[str, bytes | None, bytes]:
         suffix = schema.topic_of(derived["type"]) or schema.BUSINESS

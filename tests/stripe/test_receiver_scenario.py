@@ -88,3 +88,29 @@ def test_scenario_shuffled_ends_in_the_same_state(
         receiver.stop()
     assert "rejected" not in outcomes, outcomes
     wait_until(worker.scrape, END_STATE, f"end state after shuffle {seed} ({outcomes})")
+
+
+def test_import_while_the_receiver_runs_counts_once(workers, broker, tmp_path: Path) -> None:  # noqa: F811
+    """Half the account by webhook, then `stripe import` of all of it while the receiver
+    runs, then every event redelivered by webhook: each counts once (SPEC §6)."""
+    import subprocess
+
+    events = sorted(scenario.events(), key=lambda e: (e["created"], e["id"]))
+    expected = reference.compute(converted(tmp_path, events), prefix=workers.prefix)
+    worker = workers()
+    receiver = ReceiverProcess(broker.bootstrap, workers.prefix, tmp_path / "r.log").start()
+    try:
+        deliver_all(receiver, events[: len(events) // 2])
+        source = tmp_path / "export.jsonl"
+        source.write_bytes(scenario.export_pages(events))
+        target = ["--bootstrap", broker.bootstrap, "--prefix", workers.prefix]
+        done = subprocess.run(
+            [STREAMKPI, "stripe", "import", str(source), *target], capture_output=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr
+        again = deliver_all(receiver, events)
+    finally:
+        receiver.stop()
+    assert "applied" not in again, again  # the receiver knew what the import had saved
+    actual = settle(worker, expected)
+    assert reference.diff(expected, actual) == []
