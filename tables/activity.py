@@ -21,7 +21,7 @@ import orjson
 from events import types as t
 from tables.dedupe import RecentIds
 from tables.distinct import DistinctCounter
-from tables.samples import ratio
+from tables.samples import capped, ratio
 
 KEEP_DAYS = 31
 USER_WINDOWS = (("1d", 1), ("7d", 7), ("30d", 30))
@@ -315,12 +315,9 @@ class UsageView:
             for (day, dim) in self._index()
             if dim.startswith(FEATURE) and asof_day - 30 < day <= asof_day
         }
-        ranked = sorted(names, key=lambda d: (-self._union(asof_day, 30, [d]).estimate(), d))
-        kept, rest = ranked[: self.max_features], ranked[self.max_features :]
-        groups = [(dim[len(FEATURE) :], [dim]) for dim in sorted(kept)]
-        if rest:
-            groups.append(("other", rest))
-        return groups
+        users = {d[len(FEATURE) :]: self._union(asof_day, 30, [d]).estimate() for d in names}
+        groups = capped(users, self.max_features)
+        return [(label, [FEATURE + name for name in group]) for label, group in groups]
 
 
 def _some(name: str, labels: tuple[tuple[str, str], ...], value: float | None) -> Iterator[Sample]:

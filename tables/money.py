@@ -44,4 +44,3 @@ def convert(amount: int, currency: str, rate: Fraction, reporting: str) -> Money
         return amount
     value = Fraction(amount * 10 ** exponent(reporting), 10 ** exponent(currency)) * rate
     return value.numerator if value.denominator == 1 else value
-

@@ -17,7 +17,6 @@ from tables.samples import Sample, capped, major_mrr, ratio
 from tables.subscriptions import Change
 
 MOVEMENT_WINDOWS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
-OTHER = "other"
 
 
 class Mrr:
@@ -85,11 +84,7 @@ class Mrr:
     def _plan_samples(self) -> Iterator[Sample]:
         """Plans with MRR > 0, the `max_plans` largest by name, the rest summed as "other"."""
         live = {plan: mrr for plan, mrr in self.plans.items() if mrr > 0}
-        kept, rest = capped(live, self.max_plans)
-        groups = [(plan, [plan]) for plan in sorted(kept)]
-        if rest:
-            groups.append((OTHER, rest))
-        for label, plans in groups:
+        for label, plans in capped(live, self.max_plans):
             mrr = sum((live[p] for p in plans), start=0)
             customers = sum(self.plan_customers[p] for p in plans)
             yield "saas_plan_mrr", (("plan", label),), major_mrr(mrr, self.minor)

@@ -7,7 +7,7 @@ sample (None) when the denominator is zero — never NaN or Inf (SPEC §3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 
 from tables.money import Money
@@ -40,7 +40,15 @@ def major_mrr(twelfths: Money, minor: int) -> float:
     return float(twelfths) / 12.0 / float(minor)
 
 
-def capped(values: dict[str, Money], cap: int) -> tuple[list[str], list[str]]:
-    """Names kept (the `cap` largest values, ties by name) and names merged as "other"."""
+OTHER = "other"
+
+
+def capped(values: Mapping[str, Money], cap: int) -> list[tuple[str, list[str]]]:
+    """Label groups under a cap (SPEC §4): the `cap` largest values keep their name
+    (ties by name), the rest are merged under "other". A name that is literally
+    "other" joins the merged group, so the groups still add up to the total."""
     ranked = sorted(values, key=lambda name: (-values[name], name))
-    return ranked[:cap], ranked[cap:]
+    groups = {name: [name] for name in ranked[:cap]}
+    if len(ranked) > cap:
+        groups[OTHER] = groups.get(OTHER, []) + ranked[cap:]
+    return sorted(groups.items())

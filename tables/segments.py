@@ -23,7 +23,7 @@ from tables.movements import KINDS, NEW, Movement, Movements
 from tables.samples import W30, Sample, capped, major_mrr, optional, ratio
 
 DIMENSIONS = ("country", "channel")
-UNKNOWN, OTHER = "unknown", "other"
+UNKNOWN = "unknown"
 KEEP_DAYS = 40  # > the 30-day window: older movements can no longer be in a window
 ChannelSpend = Callable[[list[str]], Money]
 
@@ -119,11 +119,7 @@ class Segments:
     def samples(self, asof_day: int | None, spend: ChannelSpend) -> Iterator[Sample]:
         for dimension in DIMENSIONS:
             per = self.figures(dimension, asof_day)
-            kept, rest = capped({name: f.mrr for name, f in per.items()}, self.cap)
-            groups = [(name, [name]) for name in sorted(kept)]
-            if rest:
-                groups.append((OTHER, rest))
-            for label, names in groups:
+            for label, names in capped({name: f.mrr for name, f in per.items()}, self.cap):
                 merged = Figures()
                 for name in names:
                     merged.add(per[name])

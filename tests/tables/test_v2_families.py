@@ -211,3 +211,12 @@ def test_plan_cap_sums_the_smallest_plans_as_other() -> None:
     assert got == {"p0": 40.0, "p1": 30.0, "other": 30.0}
     customers = {dict(lb)["plan"]: v for n, lb, v in report(store) if n == "saas_plan_customers"}
     assert customers["other"] == 2.0
+
+
+def test_a_plan_named_other_joins_the_merged_group() -> None:
+    store = Store(max_plans=1)
+    for i, (plan, amount) in enumerate([("other", 9000), ("p1", 1000), ("p2", 500)]):
+        apply_all(store, started(f"c{i}", f"s{i}", amount, plan=plan))
+    got = {dict(lb)["plan"]: v for n, lb, v in report(store) if n == "saas_plan_mrr"}
+    assert got == {"other": 105.0}  # the literal "other" (kept) absorbs the merged p1, p2
+    assert sum(got.values()) == sample(store, "saas_mrr")
