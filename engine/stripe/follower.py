@@ -42,6 +42,7 @@ class StateFollower:
         )
         await consumer.start()
         self._consumer = consumer
+        await consumer.topics()  # metadata first: a topic created elsewhere may have several
         known = consumer.partitions_for_topic(self.topic) or {0}
         self._partitions = [TopicPartition(self.topic, p) for p in sorted(known)]
         consumer.assign(self._partitions)
