@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from engine.simulation.world import Customer, World
+from engine.simulation.accounts import Customer
+from engine.simulation.world import World
 
 INCIDENTS = ("churn-spike", "mrr-drop")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -15,9 +15,9 @@ from __future__ import annotations
 import random
 from datetime import date
 
+from engine.simulation.accounts import Customer
 from engine.simulation.catalog import CHANNEL_ORDER, CHANNELS
 from engine.simulation.timeline import DayLog, poisson, time_of_day
-from engine.simulation.world import Customer
 
 FEATURES = {"dashboards": 40.0, "reports": 25.0, "alerts": 12.0, "export": 10.0, "api": 13.0}
 LAUNCHED_FEATURE = "ai-assistant"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import random
 
+from engine.simulation.accounts import Customer
 from engine.simulation.timeline import DAY_SECONDS, Agenda, DayLog, time_of_day
-from engine.simulation.world import Customer
 
 HOUR = 3600
 
