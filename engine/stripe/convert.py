@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import orjson
 
-from engine.stripe.mapping import OUTCOMES, REJECTED, Translation, translate
+from engine.stripe.mapping import OUTCOMES, REJECTED, Translation, reads, translate
 from engine.stripe.memory import Memory
 from events import schema
 
@@ -52,33 +52,61 @@ class Tally:
         return line
 
 
-def read_stripe_events(path: Path) -> list[Any]:
-    """Every Stripe event object of the file, in (`created`, id) order.
+Stored = tuple[int, str, Any]  # (created, event id, the event as JSON or as it was read)
+
+
+def read_stripe_events(path: Path) -> list[Stored]:
+    """Every Stripe event of the file, in (`created`, id) order, kept as compact JSON.
 
     Anything that is not a Stripe event (an unreadable line, a foreign object)
-    is kept in the list, sorted first, and rejected by `translate` with its reason.
+    is kept too, sorted first, and rejected by `translate` with its reason.
+    An event is held as its JSON bytes until it is translated: a parsed Stripe
+    event takes several times its size in memory.
     """
-    data = path.read_bytes()
-    found = list(_flatten(_documents(data)))
-    return sorted(found, key=_order_key)
+    stored = [_store(event) for event in _flatten(_documents(path))]
+    stored.sort(key=lambda item: (item[0], item[1]))
+    return stored
 
 
-def _documents(data: bytes) -> Iterator[Any]:
+def _store(event: Any) -> Stored:
+    created, event_id = _order_key(event)
+    kind = event.get("type") if isinstance(event, dict) else None
+    if isinstance(kind, str) and kind and event.get("object") == "event" and not reads(kind):
+        return created, event_id, {"object": "event", "type": kind}  # all `translate` needs
+    try:
+        # a bytearray is allocated at its size; orjson's bytes keep their whole buffer
+        return created, event_id, bytearray(orjson.dumps(event))
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: kept as parsed
+        return created, event_id, event
+
+
+def _load(item: Stored) -> Any:
+    payload = item[2]
+    return orjson.loads(payload) if isinstance(payload, bytearray) else payload
+
+
+def _documents(path: Path) -> Iterator[Any]:
     """JSON lines; or, when the file's first line is not a JSON value by itself,
     a sequence of (pretty-printed) JSON documents one after another."""
-    lines = [line for line in data.splitlines() if line.strip()]
-    if not lines:
-        return
-    try:
-        orjson.loads(lines[0])
-    except orjson.JSONDecodeError:
-        yield from _concatenated(data.decode("utf-8", "replace"))
-        return
-    for line in lines:
+    with path.open("rb") as handle:
+        first = next((line for line in handle if line.strip()), None)
+        if first is None:
+            return
         try:
-            yield orjson.loads(line)
+            yield orjson.loads(first)
         except orjson.JSONDecodeError:
-            yield None  # rejected by translate as "not a Stripe event object"
+            yield from _concatenated(path.read_bytes().decode("utf-8", "replace"))
+            return
+        for line in handle:
+            if line.strip():
+                yield _line(line)
+
+
+def _line(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None  # rejected by translate as "not a Stripe event object"
 
 
 def _concatenated(text: str) -> Iterator[Any]:
@@ -120,10 +148,10 @@ def _order_key(event: Any) -> tuple[int, str]:
     return (created, event_id if isinstance(event_id, str) else "")
 
 
-def translations(events: Iterable[Any], memory: Memory) -> Iterator[Translation]:
+def translations(events: Iterable[Stored], memory: Memory) -> Iterator[Translation]:
     """Translate in order, committing each event's updates before the next one."""
-    for event in events:
-        result = translate(event, memory)
+    for item in events:
+        result = translate(_load(item), memory)
         memory.commit(result.updates)
         yield result
 
@@ -134,7 +162,7 @@ def route(event: dict[str, Any]) -> tuple[str, bytes]:
     return suffix, str(event["customer_id"]).encode()
 
 
-def convert(events: list[Any], out: IO[bytes], progress: bool = True) -> Tally:
+def convert(events: list[Stored], out: IO[bytes], progress: bool = True) -> Tally:
     """Write the SPEC §2 history of `events` (already ordered) as JSON lines."""
     from tqdm import tqdm
 
@@ -191,7 +219,7 @@ class Batches:
 
 
 async def produce(
-    events: list[Any],
+    events: list[Stored],
     memory: Memory,
     producer: Any,
     topic: Any,

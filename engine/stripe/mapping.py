@@ -127,6 +127,11 @@ def _envelope(raw: Any) -> _Envelope | str:
 Handler = Callable[[_Envelope, Memory], Translation]
 
 
+def reads(kind: str) -> bool:
+    """Whether the mapping reads Stripe events of this type (all others are ignored)."""
+    return _handler(kind) is not None
+
+
 def _handler(kind: str) -> Handler | None:
     if kind.startswith("customer.subscription."):
         return _subscription

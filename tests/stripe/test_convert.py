@@ -99,3 +99,11 @@ def test_cli_convert_of_garbage_is_an_error_not_a_traceback(
     source.write_bytes(b'{"object": "list",\n "data": [ oops')
     assert main(["stripe", "convert", str(source), "--out", str(tmp_path / "o.jsonl")]) == 1
     assert capsys.readouterr().err.startswith("streamkpi: error: not JSON lines")
+
+
+def test_an_integer_beyond_64_bits_is_rejected_not_a_crash(tmp_path: Path) -> None:
+    good = scenario.events()[0]
+    huge = json.dumps({**good, "id": "evt_huge", "created": 10**30}, indent=1).encode()
+    history, summary = converted(json.dumps(good, indent=1).encode() + b"\n" + huge, tmp_path)
+    assert len(history.splitlines()) == 1
+    assert "applied 1," in summary and "rejected 1" in summary
