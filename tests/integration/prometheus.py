@@ -63,6 +63,7 @@ def render_config(
     self_target: str | None,
     alertmanager: str | None = None,
     external_labels: dict[str, str] | None = None,
+    scrape_interval: str = "1s",
 ) -> dict[str, Any]:
     """The Prometheus configuration as a dict (written as JSON, which is YAML)."""
     scrape_configs: list[dict[str, Any]] = []
@@ -73,7 +74,11 @@ def render_config(
             {"job_name": "prometheus", "static_configs": [{"targets": [self_target]}]}
         )
     config: dict[str, Any] = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "global": {
+            "scrape_interval": scrape_interval,
+            "scrape_timeout": scrape_interval,
+            "evaluation_interval": "1s",
+        },
         "rule_files": [str(Path(p).resolve()) for p in rule_files],
         "scrape_configs": scrape_configs,
     }
@@ -100,9 +105,11 @@ class Prometheus:
         scrape_self: bool = False,
         alertmanager: str | None = None,
         external_labels: dict[str, str] | None = None,
+        scrape_interval: str = "1s",
         startup_timeout: float = 30.0,
     ) -> None:
-        """alertmanager: "host:port" to send alerts to; external_labels: as in prometheus.yml."""
+        """alertmanager: "host:port" to send alerts to; external_labels: as in
+        prometheus.yml; scrape_interval: also the scrape timeout."""
         self.binary = find_binary()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -116,6 +123,7 @@ class Prometheus:
             f"127.0.0.1:{self.port}" if scrape_self else None,
             alertmanager,
             external_labels,
+            scrape_interval,
         )
         self.config_path.write_text(json.dumps(config, indent=2))
         self._process: subprocess.Popen[bytes] | None = None
