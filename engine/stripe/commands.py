@@ -124,26 +124,33 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Settings, events: list[Any]) -> Any:
+    """Produce with the receiver's memory, followed: what a running receiver saves
+    meanwhile is read before each chunk, so the two writers diff against one state."""
     from aiokafka import AIOKafkaProducer
 
     from engine import kafka
     from engine.broker import ensure_topics, wait_for_broker
     from engine.stripe.convert import produce
-    from engine.stripe.memory import STATE_TOPIC_SUFFIX, load_memory
+    from engine.stripe.follower import StateFollower
+    from engine.stripe.memory import STATE_TOPIC_SUFFIX
 
     options = kafka.client_options(settings)
     await wait_for_broker(options, timeout=settings.connect_timeout)
     await ensure_topics(settings, options)
     state_topic = settings.topic(STATE_TOPIC_SUFFIX)
-    memory = await load_memory(options, state_topic)
+    follower = StateFollower(options, state_topic)
+    memory = await follower.start()
     producer = AIOKafkaProducer(
         acks="all", linger_ms=20, max_batch_size=1 << 20, max_request_size=4 << 20, **options
     )
     await producer.start()
     try:
-        return await produce(events, memory, producer, settings.topic, state_topic)
+        return await produce(
+            events, memory, producer, settings.topic, state_topic, catch_up=follower.catch_up
+        )
     finally:
         await producer.stop()
+        await follower.stop()
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -222,31 +222,50 @@ async def produce(
     events: list[Stored],
     memory: Memory,
     producer: Any,
-    topic: Any,
+    topic: Callable[[str], str],
     state_topic: str,
     progress: bool = True,
+    catch_up: Callable[[], Awaitable[Any]] | None = None,
 ) -> Tally:
     """Produce the derived events of `events` to their topics; after each chunk's
-    acks, save its memory updates to `state_topic` (the webhook's order)."""
+    acks, save its memory updates to `state_topic` (the webhook's order).
+    `catch_up` (if given) reads what other writers saved, before each chunk."""
     from tqdm import tqdm
 
     tally = Tally()
-    pending: dict[str, Any] = {}
     batches = Batches(producer)
     with tqdm(total=len(events), unit="evt", disable=not progress, file=sys.stderr) as bar:
-        for n, result in enumerate(translations(events, memory), 1):
-            tally.add(result)
-            for derived in result.events:
-                suffix, key = route(derived)
-                await batches.add(topic(suffix), key, orjson.dumps(derived))
-            pending.update(result.updates)
-            if n % CHUNK == 0 or n == len(events):
-                await batches.flush()  # the events first ...
-                for name, value in pending.items():  # ... then what the memory learned
-                    encoded = None if value is None else orjson.dumps(value)
-                    await batches.add(state_topic, name.encode(), encoded)
-                await batches.flush()
-                pending.clear()
-            if n % 1000 == 0 or n == len(events):
-                bar.update(n - bar.n)
+        for start in range(0, len(events), CHUNK):
+            if catch_up is not None:
+                await catch_up()
+            chunk = events[start : start + CHUNK]
+            updates = await _produce_chunk(chunk, memory, batches, topic, tally, bar)
+            await batches.flush()  # the events acknowledged first, then what the memory learned
+            for name, value in updates.items():
+                encoded = None if value is None else orjson.dumps(value)
+                await batches.add(state_topic, name.encode(), encoded)
+            await batches.flush()
     return tally
+
+
+async def _produce_chunk(
+    chunk: list[Stored],
+    memory: Memory,
+    batches: Batches,
+    topic: Callable[[str], str],
+    tally: Tally,
+    bar: Any,
+) -> dict[str, Any]:
+    """Translate and add the derived events of one chunk; its memory updates, merged."""
+    updates: dict[str, Any] = {}
+    shown = 0
+    for n, result in enumerate(translations(chunk, memory), 1):
+        tally.add(result)
+        for derived in result.events:
+            suffix, key = route(derived)
+            await batches.add(topic(suffix), key, orjson.dumps(derived))
+        updates.update(result.updates)
+        if n % 1000 == 0 or n == len(chunk):
+            bar.update(n - shown)
+            shown = n
+    return updates
