@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -150,39 +150,60 @@ class Runtime(Service):
         await self.app.producer.flush()  # what we sent lands before the partitions move
 
 
+def _records(event: faust.EventT) -> Sequence[Any]:
+    """The input messages behind one event: a partition batch (engine/faust_tuning.py
+    `deliver_batches`), or the one message of an app that does not batch."""
+    value = event.value
+    return value if isinstance(value, faust_tuning.RecordBatch) else (event.message,)
+
+
 def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:
+    """One event per partition batch: applied in order, acknowledged (the whole
+    batch) after the outbox flush that carries its facts; a batch cut short by
+    a revocation is not acknowledged (the next owner reads it again)."""
+
     async def process(stream: faust.StreamT) -> None:
         unacked = stream.noack()
         async for event in unacked.events():
-            await runtime.router.handle(suffix, event.message)
-            await runtime.outbox.settle(partial(unacked.ack, event))
+            if await runtime.router.handle_batch(suffix, _records(event)):
+                await runtime.outbox.settle(partial(unacked.ack, event))
 
     return process
 
 
 def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
+    """Usage batches are acknowledged once the snapshot covering them is sent."""
+
     async def process(stream: faust.StreamT) -> None:
         unacked = stream.noack()
         async for event in unacked.events():
-            await runtime.router.handle(schema.USAGE, event.message)
-            runtime.usage.defer_ack(partial(unacked.ack, event))
+            if await runtime.router.handle_batch(schema.USAGE, _records(event)):
+                runtime.usage.defer_ack(partial(unacked.ack, event))
 
     return process
+
+
+# Partition batches an input topic's stream may hold (Faust's queue counts
+# events): each is at most one fetch of one partition (1 MiB).
+BATCH_QUEUE = 64
 
 
 def create_app(
     settings: Settings, loop: asyncio.AbstractEventLoop | None = None
 ) -> tuple[faust.App, Runtime]:
-    """A Faust app with thin agents on the four input topics, plus its runtime."""
+    """A Faust app with thin agents on the four input topics, plus its runtime; the
+    agents receive their messages a partition batch at a time."""
     faust_tuning.tune()
     app = faust.App(settings.group, loop=loop, **kafka.faust_options(settings))
     runtime = Runtime(settings, app, loop=loop)
+    faust_tuning.batch_topics(app, {settings.topic(s) for s in schema.INPUT_TOPICS})
     for suffix in schema.INPUT_TOPICS:
         topic = app.topic(
             settings.topic(suffix),
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.partitions,
+            maxsize=BATCH_QUEUE,
         )
         process = _usage_agent(runtime) if suffix == schema.USAGE else _agent(runtime, suffix)
         app.agent(topic, name=f"streamkpi.{suffix}")(process)

@@ -16,7 +16,7 @@ store is idempotent by event id and by input key).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -54,18 +54,22 @@ class Outbox:
             await self.flush()
 
     async def flush(self) -> int:
-        """Send every pack, then acknowledge the inputs settled before; messages sent."""
+        """Send every pack (cut at `max_bytes`), then acknowledge the inputs settled
+        before; messages sent."""
         async with self._lock:
             packs, self._packs, self._bytes = self._packs, {}, 0
             acks, self._acks = self._acks, []
+            sent = 0
             for (topic, partition), facts in packs.items():
                 key = f"{topic}:{partition}".encode()
-                await self._send(self.topic, key, b"[" + b",".join(facts) + b"]")
+                for chunk in _chunks(facts, self.max_bytes):
+                    await self._send(self.topic, key, b"[" + b",".join(chunk) + b"]")
+                    sent += 1
                 self.facts_sent += len(facts)
-            self.messages_sent += len(packs)
+            self.messages_sent += sent
             for ack in acks:
                 await ack()
-            return len(packs)
+            return sent
 
     async def revoke(self) -> None:
         """Partitions were revoked: send what was made (facts are idempotent, and the
@@ -73,6 +77,22 @@ class Outbox:
         revoked partition is the next owner's to commit."""
         self._acks.clear()
         await self.flush()
+
+
+def _chunks(facts: list[bytes], max_bytes: int) -> Iterator[list[bytes]]:
+    """`facts` in order, cut into packs of at most `max_bytes` (at least one fact each):
+    a partition batch can make more facts than one Kafka message may carry; the
+    packs of one input partition share a key, so they stay in order."""
+    chunk: list[bytes] = []
+    size = 1  # "[" + facts and their commas + "]"
+    for fact in facts:
+        if chunk and size + len(fact) + 1 > max_bytes:
+            yield chunk
+            chunk, size = [], 1
+        chunk.append(fact)
+        size += len(fact) + 1
+    if chunk:
+        yield chunk
 
 
 def unpack(value: bytes) -> list[Any]:

@@ -1,6 +1,8 @@
-"""Decode, route and apply one input message: the only thing agents call.
+"""Decode, route and apply input messages: the only thing agents call.
 
-For every message of an owned partition: decode and validate (events/), apply
+Agents hand over a partition's messages a fetch at a time (`handle_batch`,
+see engine/faust_tuning.py `deliver_batches`); each is handled in order as
+if alone. For every message of an owned partition: decode and validate (events/), apply
 to the local store (tables/), then write what the other workers need — the
 fact of an applied event, or the dead letter and rejection fact of a bad one.
 Facts go to the outbox (engine/outbox.py), which sends them in packs; dead
@@ -10,8 +12,9 @@ instead (published as snapshots, see tables/activity.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from engine.undecodable import UndecodableBatch
@@ -22,6 +25,9 @@ from events.codec import dead_letter, decode
 from tables.store import Store
 
 log = logging.getLogger("streamkpi.router")
+# A fetch can bring thousands of messages of one partition: hand the event loop
+# to others (a scrape, the outbox flush, the reader) every this many.
+YIELD_EVERY = 500
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]
 
 
@@ -68,25 +74,58 @@ class Router:
         self._synced.clear()
 
     async def handle(self, suffix: str, message: Message) -> None:
-        if (message.topic, message.partition) not in self._synced:
+        await self.handle_batch(suffix, (message,))
+
+    async def handle_batch(self, suffix: str, messages: Sequence[Message]) -> bool:
+        """Messages of one partition in offset order (what one fetch returned), each
+        handled as if alone. Awaits only to sync, to send a dead letter, before
+        converting a foreign currency, and every `YIELD_EVERY` messages. False if
+        the partition was revoked meanwhile: the rest is left to the next owner,
+        and the batch must not be acknowledged."""
+        if not messages:
+            return True
+        first = messages[0]
+        where = (first.topic, first.partition)
+        if where not in self._synced:
             await self.reader.sync()
-            self._synced.add((message.topic, message.partition))
-        value = message.value
-        # a placeholder for a record batch that could not be decoded (engine/undecodable.py)
-        items = value.items() if isinstance(value, UndecodableBatch) else decode(value, suffix)
-        if suffix == schema.USAGE:
-            events = [item for item in items if isinstance(item, t.Event)]
-            self.usage.apply(message.partition, message.offset, events)
-        for index, item in enumerate(items):
+            self._synced.add(where)
+        usage = suffix == schema.USAGE
+        for number, message in enumerate(messages, 1):
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let a scrape, a flush or the reader in
+            if where not in self._synced:
+                return False
+            if usage:
+                await self._usage(message)
+            else:
+                await self._handle(suffix, message)
+        return True
+
+    async def _handle(self, suffix: str, message: Message) -> None:
+        for index, item in enumerate(_items(message, suffix)):
             if isinstance(item, t.Rejection):
                 await self._reject(item, suffix, message, index)
-            elif suffix != schema.USAGE and not isinstance(item, t.FxRate):
+            elif not isinstance(item, t.FxRate):
                 # fx.rate is applied by every worker's reader, not by the owner
-                await self._apply(item, suffix, message, index)
+                if self._needs_fx(item):
+                    await self.reader.sync(max_age=0.2)
+                rejection = self._apply(item, suffix, message, index)
+                if rejection is not None:
+                    await self._reject(rejection, suffix, message, index)
 
-    async def _apply(self, event: t.Event, suffix: str, message: Message, index: int) -> None:
-        if self._needs_fx(event):
-            await self.reader.sync(max_age=0.2)
+    async def _usage(self, message: Message) -> None:
+        items = _items(message, schema.USAGE)
+        events = [item for item in items if isinstance(item, t.Event)]
+        self.usage.apply(message.partition, message.offset, events)
+        if len(events) < len(items):
+            for index, item in enumerate(items):
+                if isinstance(item, t.Rejection):
+                    await self._reject(item, schema.USAGE, message, index)
+
+    def _apply(
+        self, event: t.Event, suffix: str, message: Message, index: int
+    ) -> t.Rejection | None:
+        """Apply an owned event and make its fact; the rejection if the store refuses it."""
         source = _key(message, index)
         outcome = self.store.apply(event, suffix, None, wire.partition_of(source))
         if outcome.status == "applied":
@@ -94,11 +133,11 @@ class Router:
             fact = wire.encode(wire.Applied(event, suffix, outcome.pinned, source))
             self.facts.add(message.topic, message.partition, fact)
         elif outcome.status == "rejected":
-            rejection = t.Rejection(outcome.reason, "", message.value or b"")
-            await self._reject(rejection, suffix, message, index)
+            return t.Rejection(outcome.reason, "", message.value or b"")
         elif self.store.count_duplicate(source, suffix):
             fact = wire.encode(wire.Duplicate(suffix, source))
             self.facts.add(message.topic, message.partition, fact)
+        return None
 
     def _needs_fx(self, event: t.Event) -> bool:
         """Whether applying `event` converts a foreign currency (then the newest
@@ -120,6 +159,12 @@ class Router:
         await self.send(self.prefix + schema.REJECTED, message.key, dead_letter(rejection, topic))
         fact = wire.encode(wire.Rejected(rejection.reason, key))
         self.facts.add(message.topic, message.partition, fact)
+
+
+def _items(message: Message, suffix: str) -> list[t.Event | t.Rejection]:
+    value = message.value
+    # a placeholder for a record batch that could not be decoded (engine/undecodable.py)
+    return value.items() if isinstance(value, UndecodableBatch) else decode(value, suffix)
 
 
 def _key(message: Message, index: int) -> str:

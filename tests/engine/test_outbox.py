@@ -41,6 +41,27 @@ def test_one_message_per_input_partition_in_the_order_made() -> None:
     assert (box.pending, box.messages_sent, box.facts_sent) == (0, 2, 5)
 
 
+def test_a_pack_larger_than_max_bytes_is_cut_in_order_and_acked_after_the_last() -> None:
+    """A partition batch can make more facts than one Kafka message carries."""
+    rec = Recorder()
+    box = Outbox("saas.facts", rec.send, max_bytes=30)  # {"n":N} is 7-8 bytes + a comma
+
+    async def run() -> None:
+        for n in range(10):
+            box.add("saas.usage", 0, fact(n))
+        await box.settle(rec.ack("batch"))
+        await box.flush()
+
+    asyncio.run(run())
+    sends = [value for kind, value in rec.log if kind == "send"]
+    assert len(sends) > 1
+    assert all(key == b"saas.usage:0" for _topic, key, _facts in sends)  # type: ignore[misc]
+    assert [f["n"] for _t, _k, facts in sends for f in facts] == list(range(10))  # type: ignore[misc]
+    assert all(len(orjson.dumps(facts)) <= 30 for _t, _k, facts in sends)  # type: ignore[misc]
+    assert rec.log[-1] == ("ack", "batch")
+    assert box.messages_sent == len(sends)
+
+
 def test_inputs_are_acknowledged_only_after_their_facts_are_sent() -> None:
     rec = Recorder()
     box = Outbox("saas.facts", rec.send)

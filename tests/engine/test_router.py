@@ -110,3 +110,40 @@ def test_usage_dedupe_survives_a_restore() -> None:
     restored = PartitionActivity.restore(0, view.partition_parts(0))
     restored.apply(usage, 1)
     assert (restored.processed, restored.duplicates) == (1, 1)
+
+
+def test_a_batch_is_handled_message_by_message_like_single_messages() -> None:
+    one, batch = Routed(), Routed()
+    messages = [Msg("saas.payments", 0, 0, b"c1", PAYMENT), Msg("saas.payments", 0, 1, None, b"{")]
+    for message in messages:
+        one.handle("payments", message)
+
+    async def run() -> bool:
+        done = await batch.router.handle_batch("payments", messages)
+        await batch.outbox.flush()
+        return done
+
+    assert asyncio.run(run())
+    dead = [(t, v) for t, v in one.sent if t == "saas.rejected"]
+    assert dead and [(t, v) for t, v in batch.sent if t == "saas.rejected"] == dead
+    assert batch.facts() == one.facts()  # the fact, then the rejection fact, in one pack
+    assert batch.store.processed == one.store.processed
+
+
+def test_a_batch_cut_by_a_revocation_stops_and_asks_not_to_be_acknowledged(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import engine.router
+
+    monkeypatch.setattr(engine.router, "YIELD_EVERY", 2)
+    r = Routed()
+    usage = [Msg("saas.usage", 0, n, b"u", USAGE.replace(b'"u1"', b'"u%d"' % n)) for n in range(6)]
+
+    async def run() -> bool:
+        async def revoke() -> None:
+            r.router.forget_assignment()
+
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(revoke()))
+        return await r.router.handle_batch("usage", usage)
+
+    assert asyncio.run(run()) is False
+    state = r.router.usage.partitions[0]  # type: ignore[attr-defined]
+    assert state.offset < 5  # the rest is the next owner's
