@@ -39,5 +39,5 @@ class FxMarket:
 
     def convert(self, amount: float, currency: str, into: str) -> float:
         """`amount` minor units of `currency` in minor units of `into`."""
-        scale = 10 ** (exponent(into) - exponent(currency))
+        scale: float = 10.0 ** (exponent(into) - exponent(currency))
         return amount * self.usd[currency] / self.usd[into] * scale
