@@ -44,6 +44,8 @@ EXTRA_METRICS |= {
     "saas_stripe_events_total", "saas_stripe_rejected_total", "saas_stripe_webhook_requests_total",
     "saas_collector_events_total", "saas_collector_rejected_total", "saas_collector_requests_total",
 }  # fmt: skip
+# The engine's own health (docs/operations.md#factsnotapplied): per worker, never a KPI.
+EXTRA_METRICS |= {"streamkpi_reader_records_total"}
 BUILTIN_METRICS = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
 TARGET_KPIS = {
     "customer_churn_rate", "net_mrr_churn_rate", "nrr", "mrr_top_share_20pct",
