@@ -177,25 +177,50 @@ def _subscription(envelope: _Envelope, memory: Memory) -> Translation:
 
 
 def _customer(envelope: _Envelope, memory: Memory) -> Translation:
+    """Country and channel, each as of the newest Stripe event that carried it.
+
+    Attributes are sticky in the engine, so a customer event that lacks one
+    keeps the older value. Remembering, per attribute, the event that last set
+    it makes any delivery order end where the ordered stream ends: a late older
+    event still gives an attribute no newer event has set.
+    """
     obj = envelope.obj
     customer = id_of(obj.get("id"))
     if obj.get("object") != "customer" or customer is None:
         return Translation(REJECTED, reason="data.object is not a customer with id")
     key = f"cus:{customer}"
-    order = _order(memory, key, envelope)
-    if order is not None:
-        return Translation(order)
-    body: dict[str, Any] = {"type": "customer.updated"}
+    if _order(memory, key, envelope) == DUPLICATE:
+        return Translation(DUPLICATE)
+    entry = memory.get(key) or {}
+    mine = (envelope.created, envelope.id)
+    fresh = {
+        name: value
+        for name, value in _attributes(obj).items()
+        if not isinstance(entry.get(name), list) or mine > tuple(entry[name])
+    }
+    last = entry.get("at")
+    newest = not isinstance(last, list) or mine > tuple(last)
+    if not fresh and not newest:
+        seen = envelope.at in (entry.get("country"), entry.get("channel"))
+        return Translation(DUPLICATE if seen else STALE)
+    updated = {**entry, **{name: envelope.at for name in fresh}}
+    updated["at"] = envelope.at if newest else last
+    bodies = [{"type": "customer.updated", **fresh}] if fresh else []
+    return Translation(APPLIED, envelope.derive(bodies, customer), {key: updated})
+
+
+def _attributes(obj: dict[str, Any]) -> dict[str, str]:
+    """`country` from `address.country`, `channel` from `metadata.channel`, when present."""
+    found: dict[str, str] = {}
     address = obj.get("address")
     country = address.get("country") if isinstance(address, dict) else None
     if isinstance(country, str) and country:
-        body["country"] = country.upper()  # Stripe's ISO codes are upper case already
+        found["country"] = country.upper()  # Stripe's ISO codes are upper case already
     metadata = obj.get("metadata")
     channel = metadata.get("channel") if isinstance(metadata, dict) else None
     if isinstance(channel, str) and channel:
-        body["channel"] = channel
-    bodies = [body] if len(body) > 1 else []
-    return Translation(APPLIED, envelope.derive(bodies, customer), {key: {"at": envelope.at}})
+        found["channel"] = channel
+    return found
 
 
 def _invoice(field_name: str, spec_type: str) -> Handler:

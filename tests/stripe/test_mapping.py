@@ -381,6 +381,18 @@ def test_customer_without_attributes_gives_nothing_and_older_updates_are_stale()
     ]
 
 
+def test_a_late_older_customer_event_still_gives_what_no_newer_one_set() -> None:
+    newer = so.event("customer.updated", so.customer(channel="seo"), T0 + 2 * DAY)
+    older = so.event("customer.created", so.customer(country="DE", channel="ads"), T0 + DAY)
+    results = deliver([newer, older, older])
+    assert [r.outcome for r in results] == ["applied", "applied", "duplicate"]
+    assert [bodies(r) for r in results] == [
+        [{"type": "customer.updated", "channel": "seo"}],
+        [{"type": "customer.updated", "country": "DE"}],  # not the older channel
+        [],
+    ]
+
+
 # ------------------------------------------------------------------ payments
 
 

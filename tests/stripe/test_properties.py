@@ -193,3 +193,36 @@ def test_the_account_scenario_in_any_order_ends_in_the_hand_computed_state(
     samples = reference.compute(lines)
     assert {k: samples.get(k) for k in scenario.END_STATE} == scenario.END_STATE
     assert not any(k.startswith("saas_events_rejected_total") for k in samples)
+
+
+CUSTOMER_SNAPSHOTS = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.sampled_from([None, "DE", "FR", "US"]),
+        st.sampled_from([None, "ads", "seo"]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_customer_attributes_in_any_order_end_as_in_order(data: st.DataObject) -> None:
+    snaps = data.draw(CUSTOMER_SNAPSHOTS)
+    ordered = sorted(
+        (
+            so.event(
+                "customer.updated",
+                so.customer("cus_1", country=c, channel=ch),
+                so.T0 + t,
+                f"evt_{i}",
+            )
+            for i, (t, c, ch) in enumerate(snaps)
+        ),
+        key=lambda e: (e["created"], e["id"]),
+    )
+    delivery = data.draw(shuffled_with_duplicates(ordered))
+    _, expected = fold(derived(deliver(ordered)))
+    _, actual = fold(derived(deliver(delivery)))
+    assert actual.attributes == expected.attributes
