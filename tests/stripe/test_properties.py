@@ -92,7 +92,7 @@ def shuffled_with_duplicates(draw: Any, events: list[dict[str, Any]]) -> list[di
 
 
 def fold(events: list[dict[str, Any]]) -> tuple[dict[str, Any], reference.Book]:
-    """Each subscription's (MRR, live, scheduled) after the SPEC events, via the reference."""
+    """Each subscription's (MRR, live, scheduled, plan) after the SPEC events, via the reference."""
     book = reference.Book("USD")
     for event in events:
         suffix = reference.route(event)
@@ -102,8 +102,9 @@ def fold(events: list[dict[str, Any]]) -> tuple[dict[str, Any], reference.Book]:
         for sub_id, sub in subs.items():
             live = sub.status == "active" and not sub.paused
             mrr = sub.mrr()
-            state[sub_id] = (mrr, live, sub.scheduled and mrr > Fraction(0))
-    return {k: v for k, v in state.items() if v != (0, False, False)}, book
+            paying = mrr > Fraction(0)
+            state[sub_id] = (mrr, live, sub.scheduled and paying, sub.plan if paying else None)
+    return {k: v for k, v in state.items() if v != (0, False, False, None)}, book
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
