@@ -2,8 +2,8 @@
 
 The state a delivery leads to is derived by folding the produced SPEC events
 through the reference engine (tests/reference.py): per subscription its MRR,
-whether it is live (started, not paused or canceled) and whether its
-cancellation is scheduled.
+whether it is live (started, not paused or canceled), whether its
+cancellation is scheduled, and its plan while it pays.
 """
 
 from __future__ import annotations
