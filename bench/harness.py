@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +22,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.workloads import Message
-from engine.broker import EmbeddedBroker, ensure_topics, free_port, stop_process
+from engine.broker import EmbeddedBroker, ensure_topics
 from engine.kafka import client_options
+from engine.process import WorkerProcess, streamkpi_command
 from engine.settings import Settings, load
 
 _PROCESSES: list[subprocess.Popen[bytes]] = []
@@ -139,6 +136,71 @@ async def produce(
     return sent, time.monotonic() - begun
 
 
+async def create_peer_topic(bootstrap: str, topic: str) -> None:
+    """An input topic for the Quix Streams peer, with `retention.ms` set: Tansu's
+    DescribeConfigs leaves broker defaults out, and Quix Streams reads it to make
+    the changelog topics."""
+    from aiokafka.admin import NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topic_configs = {"retention.ms": "-1"}
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=topic_configs)])
+    finally:
+        await admin.close()
+
+
+def run_peer(bootstrap: str, topic: str, workload: str, events: int, timeout: float) -> dict:
+    """Run bench/peer.py on `topic` in a child process; its JSON result."""
+    import json
+
+    log = log_dir() / f"peer-{workload}.log"
+    cmd = [sys.executable, "-m", "bench.peer", "--bootstrap", bootstrap, "--topic", topic]
+    cmd += ["--workload", workload, "--events", str(events), "--group", f"{topic}.peer"]
+    cmd += ["--state-dir", str(log_dir() / f"peer-{workload}-state")]
+    with log.open("wb") as err:
+        process = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=_ROOT
+        )
+        _PROCESSES.append(process)
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise TimeoutError(f"peer {workload}: not done after {timeout:.0f}s") from None
+    if process.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"peer {workload} exited with {process.returncode}:\n{tail}")
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+async def replay(settings: Settings) -> tuple[int, float]:
+    """(facts applied, seconds): a worker's global reader (engine/app.py `Runtime`) started
+    on the deployment of `settings`, until it has applied everything in its topics --
+    what a worker does at start before it serves the global numbers."""
+    from engine.app import create_app
+
+    _app, runtime = create_app(settings, asyncio.get_running_loop())
+    reader = runtime.reader
+    begun = time.monotonic()
+    await reader.start()
+    task = asyncio.ensure_future(reader.run())
+    try:
+        await reader.sync()
+        seconds = time.monotonic() - begun
+    finally:
+        await reader.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    return sum(runtime.store.processed.values()), seconds
+
+
 async def group_members(settings: Settings, group: str) -> tuple[str, int]:
     """(state, members) of a consumer group (Tansu returns no member assignments)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
@@ -152,83 +214,36 @@ async def group_members(settings: Settings, group: str) -> tuple[str, int]:
 
 
 # -- workers -----------------------------------------------------------------
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+class Worker(WorkerProcess):
+    """One `streamkpi run --bootstrap ...` child (engine/process.py), registered for
+    `stop_all`, its log in `log_dir()`."""
 
-
-def parse_metrics(text: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line[0] == "#":
-            continue
-        match = _SAMPLE.match(line)
-        if match:
-            with contextlib.suppress(ValueError):
-                out[match.group(1) + (match.group(2) or "")] = float(match.group(3))
-    return out
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the benchmark dies, even by SIGKILL (Linux only)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def streamkpi_command() -> list[str]:
-    script = Path(sys.executable).parent / "streamkpi"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("streamkpi")
-    return [found] if found else [sys.executable, "-m", "engine.cli"]
-
-
-class Worker:
-    """One `streamkpi run --bootstrap ...` subprocess of a deployment (prefix + group)."""
-
-    def __init__(self, bootstrap: str, prefix: str, group: str, name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/metrics"
-        self.prefix = prefix
-        self.log_path = log_dir() / f"{name}.log"
-        cmd = [
-            *streamkpi_command(),
-            "run",
-            "--bootstrap",
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        group: str,
+        name: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
             bootstrap,
-            "--metrics-port",
-            str(self.port),
-            "--prefix",
             prefix,
-            "--group",
             group,
-        ]
-        env = {
-            **os.environ,
-            "STREAMKPI_SESSION_TIMEOUT": "6",
-            "PYTHONUNBUFFERED": "1",
-        }
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+            log=log_dir() / f"{name}.log",
+            command=streamkpi_command(),
+            env=env,
+            own_session=True,
+        )
         _PROCESSES.append(self.process)
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def name(self) -> str:
+        return self.log.stem
 
-    def scrape(self, timeout: float = 5.0) -> dict[str, float] | None:
-        try:
-            with urllib.request.urlopen(self.url, timeout=timeout) as response:
-                return parse_metrics(response.read().decode())
-        except OSError:
-            return None
+    @property
+    def log_path(self) -> Path:
+        return self.log
 
     def processed(self, suffix: str, metrics: dict[str, float] | None = None) -> float | None:
         metrics = metrics if metrics is not None else self.scrape()
@@ -240,36 +255,17 @@ class Worker:
     def check_alive(self) -> None:
         if self.process.poll() is not None:
             raise RuntimeError(
-                f"worker {self.log_path.stem} exited with {self.process.returncode}:\n{self.tail()}"
+                f"worker {self.name} exited with {self.process.returncode}:\n{self.tail(25)}"
             )
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
-            if self.scrape(timeout=1.0) is not None:
+            if self.read(timeout=1.0) is not None:
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"worker {self.log_path.stem} served no /metrics in {timeout}s")
-
-    def rss_kib(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) of the worker process in KiB."""
-        values = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                name, amount = line.split(":", 1)
-                values[name] = int(amount.split()[0])
-        return values.get("VmRSS", 0), values.get("VmHWM", 0)
-
-    def tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        stop_process(self.process, 20)
+        raise RuntimeError(f"worker {self.name} served no /metrics in {timeout}s")
 
 
 @dataclass
@@ -286,6 +282,17 @@ class Progress:
         return max(self.end - self.first, 1e-9)
 
     @property
+    def last_idle(self) -> float:
+        """The last poll before `first` that saw nothing processed (else `first`)."""
+        return max((t for t, c in self.samples if t < self.first and c == 0), default=self.first)
+
+    def rate(self, target: int) -> float:
+        """`target` events over the time from the last poll that saw none processed to
+        the first that saw all: a lower bound (it may include up to one poll interval
+        of start-up), defined even when a short run jumps from 0 to all in one poll."""
+        return target / max(self.end - self.last_idle, 1e-9)
+
+    @property
     def mean_interval(self) -> float:
         inside = [t for t, _c in self.samples if self.first <= t <= self.end]
         return (inside[-1] - inside[0]) / max(1, len(inside) - 1)
@@ -299,6 +306,9 @@ class Progress:
             if self.first < t <= self.end
         ]
         return sum(inside) / self.seconds
+
+
+MAX_POLL = 1.0  # the back-off's limit: a coarser poll would blur a short phase
 
 
 def wait_processed(
@@ -351,5 +361,5 @@ def wait_processed(
                     f"{workers[0].tail()}"
                 )
             took = time.monotonic() - begun
-            wait = max(interval, took / budget) if budget > 0 else interval
+            wait = min(max(interval, took / budget), MAX_POLL) if budget > 0 else interval
             time.sleep(max(0.0, wait - took))

@@ -14,6 +14,12 @@ fresh topics (4 partitions, one topic prefix per scenario) and measures:
    takes at most 10 % of the worker (a scrape runs on its event loop and
    costs ~0.3 s once it holds a few 100k usage events; --poll-budget 0 polls
    literally);
+2b. the peer: Quix Streams (bench/peer.py, `pip install -e '.[bench]'`) on the
+   same messages as (a) and (c), timed including its final checkpoint, with
+   the engine / peer ratios of this run;
+2c. fact replay: a worker started on the facts of (c) (its group has
+   committed every input) -- facts applied per second, which decides recovery
+   time;
 3. produce -> /metrics latency of `subscription.started` markers under a
    steady 5k/s usage load (p50/p99), /metrics polled every 20 ms as asked
    (the headline), and again polled lightly (`*_light_polling` rows);
@@ -21,7 +27,10 @@ fresh topics (4 partitions, one topic prefix per scenario) and measures:
 5. worker RSS after many distinct users.
 
 Everything it starts is stopped on exit, error or Ctrl-C. Progress goes to
-stderr; the figures, and a last line `usage_events_per_s=... ratio=...`, to stdout.
+stderr; the figures, and a last line `usage_events_per_s=... usage_single_events_per_s=...
+subscription_events_per_s=... raw_events_per_s=... ratio=... p99_latency_ms=...
+replay_facts_per_s=... peer_usage_single_events_per_s=... peer_subscription_events_per_s=...`,
+to stdout.
 The machine is shared: figures vary from run to run, the load average is printed.
 """
 
@@ -56,6 +65,8 @@ ALL_PHASES = (
     "single",
     "batched",
     "subs",
+    "peer",
+    "replay",
     "latency",
     "latency_light",
     "latency_batched",
@@ -156,6 +167,7 @@ class Bench:
         self.bootstrap = self.broker.bootstrap
         h.log(f"embedded broker on {self.bootstrap}; worker logs in {h.log_dir()}")
         self.loads = Workloads(config)
+        self.facts_of: tuple[str, int] | None = None
 
     def phases(self) -> dict[str, Callable[[], None]]:
         cfg, loads = self.config, self.loads
@@ -185,6 +197,8 @@ class Bench:
                 "engine_subscription_events_per_s",
                 f"(c) started/changed/canceled, {cfg.sub_customers:,} customers",
             ),
+            "peer": self.peer,
+            "replay": self.replay,
             "latency": self.latency,
             "latency_light": lambda: self.latency(1, "_light_polling", poll=0.2, budget=0.1),
             "latency_batched": lambda: self.latency(100, "_batched_load"),
@@ -214,7 +228,8 @@ class Bench:
             worker.stop()
 
     def measure(self, workers: list[h.Worker], suffix: str, events: int, label: str) -> h.Progress:
-        """events/s = events / progress.seconds (first count > 0 -> count = events)."""
+        """progress.rate(events): events / (last poll that saw none processed -> first
+        poll that saw all), a lower bound."""
         return h.wait_processed(
             workers,
             suffix,
@@ -277,9 +292,11 @@ class Bench:
             rss, _hwm = worker.rss_kib()
         finally:
             self.stop(worker)
+        if scenario == "subs":
+            self.facts_of = (scenario, events)  # the replay phase starts from these facts
         res = self.results
-        rate = events / progress.seconds
-        res.add(name, rate, "ev/s", f"{note}; {events:,} events in {progress.seconds:.1f}s")
+        rate = progress.rate(events)
+        res.add(name, rate, "ev/s", f"{note}; {events:,} events in {events / rate:.1f}s")
         res.add(
             f"{name}.startup_s",
             progress.first - started,
@@ -365,6 +382,73 @@ class Bench:
             f"/metrics response time under load (p99 {probe.scrape_p99:.0f} ms)",
         )
 
+    def peer(self) -> None:
+        """Quix Streams (bench/peer.py) on the same messages as (a) and (c), same broker."""
+        cfg, res = self.config, self.results
+        jobs = (
+            ("usage", self.loads.single, cfg.events, "peer_usage_single_events_per_s", "single"),
+            (
+                "subscriptions",
+                self.loads.subscriptions,
+                cfg.sub_events,
+                "peer_subscription_events_per_s",
+                "subscription",
+            ),
+        )
+        settings = h.settings_for(self.bootstrap, self.prefix("peer"))
+        for workload, messages, events, name, ours in jobs:
+            topic = settings.topic(workload)
+            asyncio.run(h.create_peer_topic(self.bootstrap, topic))
+            asyncio.run(h.produce(settings, topic, messages, f"peer/{workload}", len(messages)))
+            h.log(f"peer: Quix Streams on {events:,} {workload} events")
+            result = h.run_peer(self.bootstrap, topic, workload, events, cfg.timeout)
+            rate = events / result["seconds"]
+            res.add(
+                name,
+                rate,
+                "ev/s",
+                f"Quix Streams {_quix_version()}, RocksDB state + changelog, at-least-once; "
+                f"{events:,} events in {result['seconds']:.1f}s incl. its final checkpoint",
+            )
+            res.add(
+                f"{name}.before_checkpoint",
+                events / result["seconds_before_checkpoint"],
+                "ev/s",
+                "the same, first to last event",
+            )
+            engine = res.get(f"engine_{ours}_events_per_s")
+            if not math.isnan(engine):
+                res.add(f"engine_to_peer.{workload}", engine / rate, "x", "same run; target >= 1")
+
+    def replay(self) -> None:
+        """A worker's reader started on the facts of (c) (those of its own run when
+        phase subs ran): facts applied per second from its start to caught up."""
+        if self.facts_of is None:
+            settings = self.fresh("replay")
+            self.produce(settings, SUBS, self.loads.subscriptions, "replay")
+            first = self.worker("replay", "replay-w0")
+            try:
+                self.measure([first], SUBS, self.config.sub_events, "replay: make facts")
+            finally:
+                self.stop(first)
+            self.facts_of = ("replay", self.config.sub_events)
+        scenario, events = self.facts_of
+        settings = h.settings_for(self.bootstrap, self.prefix(scenario))
+        rates = []
+        for _ in range(3):
+            facts, seconds = asyncio.run(h.replay(settings))
+            if facts != events:
+                raise AssertionError(f"replay applied {facts:,} facts, expected {events:,}")
+            rates.append(facts / seconds)
+        rates.sort()
+        self.results.add(
+            "replay_facts_per_s",
+            statistics.median(rates),
+            "facts/s",
+            f"{events:,} subscription facts, reader start -> caught up (connect, seek, "
+            f"fetch, decode, Store.apply); median of 3 ({rates[0]:,.0f}..{rates[-1]:,.0f})",
+        )
+
     def scaling(self) -> None:
         rates = {}
         for count in (1, 2):
@@ -381,7 +465,7 @@ class Bench:
                 )
             finally:
                 self.stop(*workers)
-            rates[count] = len(self.loads.single) / progress.seconds
+            rates[count] = progress.rate(len(self.loads.single))
             self.results.add(
                 f"scaling.{count}_worker_events_per_s",
                 rates[count],
@@ -710,10 +794,23 @@ def final_line(results: Results) -> str:
     ratio = usage / raw if raw else math.nan
     return (
         f"usage_events_per_s={usage:.0f} "
+        f"usage_single_events_per_s={single:.0f} "
         f"subscription_events_per_s={results.get('engine_subscription_events_per_s'):.0f} "
         f"raw_events_per_s={raw:.0f} ratio={ratio:.3f} "
-        f"p99_latency_ms={results.get('p99_latency_ms'):.1f}"
+        f"p99_latency_ms={results.get('p99_latency_ms'):.1f} "
+        f"replay_facts_per_s={results.get('replay_facts_per_s'):.0f} "
+        f"peer_usage_single_events_per_s={results.get('peer_usage_single_events_per_s'):.0f} "
+        f"peer_subscription_events_per_s={results.get('peer_subscription_events_per_s'):.0f}"
     )
+
+
+def _quix_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quixstreams")
+    except PackageNotFoundError:
+        return "(not installed: pip install -e '.[bench]')"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -747,7 +844,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         help="comma-separated phases (default: all but latency_batched): raw,single,batched,"
-        "subs,latency,latency_light,latency_batched,scaling,memory,failover",
+        "subs,peer,replay,latency,latency_light,latency_batched,scaling,memory,failover",
     )
     return parser.parse_args(argv)
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.broker import EmbeddedBroker, free_port, stop_process
-from tests import reference
+from engine.broker import EmbeddedBroker
+from engine.process import WorkerProcess
 
 _ids = itertools.count()
 
@@ -26,45 +23,15 @@ def broker() -> Iterator[EmbeddedBroker]:
         yield running
 
 
-class Worker:
+class Worker(WorkerProcess):
+    """A `streamkpi run` child (engine/process.py) whose scrape keeps the saas_* samples,
+    keyed like the reference's (tests/reference), for `reference.diff`."""
+
     def __init__(self, bootstrap: str, prefix: str, group: str, *args: str, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/metrics"
-        cmd = [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            "--bootstrap",
-            bootstrap,
-            "--metrics-port",
-            str(self.port),
-            "--prefix",
-            prefix,
-            "--group",
-            group,
-            "--log-level",
-            "info",
-            *args,
-        ]
-        env = {**os.environ, "STREAMKPI_SESSION_TIMEOUT": "6", "PYTHONUNBUFFERED": "1"}
-        self.log = log
-        self.process = subprocess.Popen(
-            cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env
-        )
+        super().__init__(bootstrap, prefix, group, "--log-level", "info", *args, log=log)
 
-    def scrape(self) -> dict[str, float] | None:
-        try:
-            with urllib.request.urlopen(self.url, timeout=5) as response:
-                return reference.parse_exposition(response.read().decode())
-        except OSError:
-            return None
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-    def stop(self) -> None:
-        stop_process(self.process, 20)
+    def scrape(self, timeout: float = 5.0, prefix: str = "saas_") -> dict[str, float] | None:
+        return super().scrape(timeout, prefix)
 
 
 @pytest.fixture
