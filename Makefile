@@ -40,6 +40,8 @@ test: $(STAMP) prometheus lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	@# the Quix Streams peer (bench/peer.py) is a bench-only extra
+	@$(BIN)/python -c "import quixstreams" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.run
 
 clean:
