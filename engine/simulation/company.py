@@ -49,8 +49,9 @@ class Books:
         self.cash += receipts - spent
         self.burn.append(spent - receipts)
         monthly = sum(self.burn) if len(self.burn) == self.burn.maxlen else 0.0
-        if self.cash < 12 * monthly or self.cash < 0:
-            self.cash += round(24 * max(monthly, 2 * self.floor), -6)  # a funding round
+        if self.cash < 12 * monthly or self.cash < 0:  # a funding round, never below zero
+            least = fx.convert(2 * self.floor, "USD", currency)
+            self.cash += round(24 * max(monthly, least) - min(self.cash, 0), -6)
         log.add(DAY_SECONDS - 1, "cash.balance", amount=round(self.cash), currency=currency)
 
     def _costs(self, today: date, world: World, usage: int, new: float) -> list[Cost]:

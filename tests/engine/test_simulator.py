@@ -15,9 +15,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.simulation import SimConfig, Simulator, write_history
-from engine.simulation.incidents import Incident, incident_when, plan_incident
+from engine.simulation.incidents import INCIDENTS, Incident, incident_when, plan_incident
 from engine.simulation.live import SimClock, live_config
 from engine.simulation.simulator import history_config
 from tests import reference
@@ -176,9 +178,13 @@ def test_default_volume_is_moderate(default_events: list[dict[str, Any]]) -> Non
 
 @pytest.mark.parametrize("fixture", ["default_events", "year_events"])
 def test_subscription_lifecycle_is_consistent(fixture: str, request: Any) -> None:
+    assert_lifecycle(request.getfixturevalue(fixture))
+
+
+def assert_lifecycle(events: list[dict[str, Any]]) -> None:
     """Only known subscriptions change; pause/resume/trial/schedule transitions are legal."""
     state: dict[str, str] = {}
-    for e in request.getfixturevalue(fixture):
+    for e in events:
         sub, kind = e.get("subscription_id"), e["type"]
         if kind == "trial.started":
             assert sub not in state
@@ -194,6 +200,44 @@ def test_subscription_lifecycle_is_consistent(fixture: str, request: Any) -> Non
         elif sub is not None:
             assert state.get(sub) in LEGAL_FROM[kind], e
             state[sub] = AFTER[kind]
+
+
+def assert_tickets_answered_only_while_open(events: list[dict[str, Any]]) -> None:
+    """SPEC §2.3: a reply or resolution only for an open ticket (else `unknown_ticket`)."""
+    open_tickets: set[tuple[str, str]] = set()
+    for e in events:
+        key = (e.get("customer_id"), e.get("ticket_id"))
+        if e["type"] == "ticket.opened":
+            open_tickets.add(key)
+        elif e["type"] in ("ticket.replied", "ticket.resolved"):
+            assert key in open_tickets, e
+            if e["type"] == "ticket.resolved":
+                open_tickets.remove(key)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    customers=st.integers(1, 25),
+    days=st.integers(1, 45),
+    kind=st.sampled_from([None, *INCIDENTS]),
+    hour=st.integers(0, 24 * 45 - 1),
+    currency=st.sampled_from(["USD", "EUR", "JPY"]),
+)
+def test_any_small_business_is_valid(
+    seed: int, customers: int, days: int, kind: str | None, hour: int, currency: str
+) -> None:
+    """Whatever the size, seed, currency and incident: valid, ordered, unique, legal."""
+    moment = START + timedelta(hours=hour % (24 * days))
+    incident = Incident(kind, moment) if kind else None
+    config = SimConfig(customers=customers, days=days, seed=seed, incident=incident,
+                       currency=currency)  # fmt: skip
+    events = flatten(list(Simulator(config).history()))
+    assert [p for e in events if (p := problems(e))] == []
+    assert [at(e) for e in events] == sorted(at(e) for e in events)
+    assert len({e["event_id"] for e in events}) == len(events)
+    assert_lifecycle(events)
+    assert_tickets_answered_only_while_open(events)
 
 
 def test_scheduled_cancellations_end_withdrawn_or_canceled(year_events: list[Any]) -> None:
