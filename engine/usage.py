@@ -19,6 +19,8 @@ from events import types as t
 from tables.activity import PartitionActivity, UsageView
 from tables.store import Store
 
+# (customer, day) pairs per usage-note fact: one Kafka message stays well below 1 MiB
+NOTES_PER_FACT = 20_000
 Send = Callable[[str, bytes | None, bytes | None], Awaitable[Any]]
 
 
@@ -78,8 +80,10 @@ class UsageOwner:
             if activity:
                 for customer, day in activity:
                     self.store.note_usage(customer, day)
-                fact = wire.encode(wire.UsageNote(activity))
-                await send(self.facts_topic, str(partition).encode(), fact)
+                # in pieces: a fast partition can see many (customer, day) pairs per drain
+                for start in range(0, len(activity), NOTES_PER_FACT):
+                    note = wire.UsageNote(activity[start : start + NOTES_PER_FACT])
+                    await send(self.facts_topic, str(partition).encode(), wire.encode(note))
             sent += len(snapshots)
         for ack in acks:
             await ack()

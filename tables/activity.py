@@ -29,6 +29,9 @@ USERS, VISITORS, FEATURE = "u", "v", "f:"
 META = "meta"
 IDS = "ids"  # ring of recently applied event ids, one chunk per drain
 ID_CHUNKS = 16
+# ids per chunk: a chunk is one Kafka message (< 1 MiB at ~30 bytes an id), however
+# many events a fast partition applied between two drains
+IDS_PER_CHUNK = 20_000
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
 
 
@@ -101,10 +104,12 @@ class PartitionActivity:
             if day in self.days and dim in self.days[day]
         ]
         self._expired = []
-        if self._new_ids:
+        for start in range(0, len(self._new_ids), IDS_PER_CHUNK):
             chunk = f"{IDS}{self._ids_seq % ID_CHUNKS}"
-            snapshots.append((snapshot_key(self.partition, -1, chunk), orjson.dumps(self._new_ids)))
-            self._new_ids, self._ids_seq = [], self._ids_seq + 1
+            ids = self._new_ids[start : start + IDS_PER_CHUNK]
+            snapshots.append((snapshot_key(self.partition, -1, chunk), orjson.dumps(ids)))
+            self._ids_seq += 1
+        self._new_ids = []
         if self._meta_dirty or snapshots:
             snapshots.append((meta_key(self.partition), self.meta()))
         activity, self._new_activity, self._dirty, self._meta_dirty = (

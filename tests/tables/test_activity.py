@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,6 +116,29 @@ def test_duplicate_event_id_is_skipped() -> None:
     state.apply(ev("usage", T, event_id="same", user_id="a", customer_id="c", feature="f"), 0)
     state.apply(ev("usage", T, event_id="same", user_id="b", customer_id="c", feature="f"), 1)
     assert (state.processed, state.duplicates, state.offset) == (1, 1, 1)
+
+
+def test_many_ids_in_one_drain_go_out_in_bounded_chunks_and_all_restore(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A fast partition applies many events between two drains; each id chunk is one
+    Kafka message and must stay small, and a restore still knows every id."""
+    import tables.activity as activity
+
+    monkeypatch.setattr(activity, "IDS_PER_CHUNK", 4)
+    state = PartitionActivity(0)
+    for offset in range(10):
+        state.apply(
+            ev("usage", T, event_id=f"e{offset}", user_id="u", customer_id="c", feature="f"), offset
+        )
+    snapshots = state.drain()[0]
+    chunks = [orjson.loads(v) for k, v in snapshots if "|ids" in k and v is not None]
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    view = UsageView()
+    for key, value in snapshots:
+        view.ingest(key, value)
+    restored = PartitionActivity.restore(0, view.partition_parts(0))
+    again = ev("usage", T, event_id="e3", user_id="u", customer_id="c", feature="f")
+    restored.apply(again, 10)
+    assert restored.duplicates == state.duplicates + 1
 
 
 def test_snapshot_round_trip() -> None:
