@@ -74,10 +74,12 @@ class LiveSimulation(Service):
         await producer.start()
         try:
             simulator = Simulator(self.config)
-            cursor = self.now().replace(microsecond=0)
+            cursor, started = self.now().replace(microsecond=0), time.monotonic()
             await self._send(producer, simulator, self.config.start, cursor)
-            clock, began = SimClock(cursor, self.speed), time.monotonic()
-            log.info("backfill done up to %s; live at %sx", cursor, self.speed)
+            # the backfill took a while: the live clock starts where the wall clock is now
+            live_from = cursor + timedelta(seconds=time.monotonic() - started)
+            clock, began = SimClock(live_from, self.speed), time.monotonic()
+            log.info("backfill done up to %s; live from %s at %sx", cursor, live_from, self.speed)
             while not self.should_stop:
                 await asyncio.sleep(TICK_SECONDS)
                 target = clock.at(time.monotonic() - began)
