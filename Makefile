@@ -17,11 +17,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 .venv: $(STAMP)
 
 PORT ?= 8000
+SPEED ?= 1
 
+# make demo [PORT=8001] [SPEED=60]: SPEED=60 runs the simulated business an hour a minute
 demo: $(STAMP)
 	@echo "Starting the embedded broker, a worker and the live simulator."
 	@echo "Metrics: http://127.0.0.1:$(PORT)/metrics   (Ctrl-C stops everything)"
-	$(BIN)/streamkpi run --simulate --metrics-port $(PORT) --table-every 2
+	$(BIN)/streamkpi run --simulate --speed $(SPEED) --metrics-port $(PORT) --table-every 2
 
 prometheus:
 	@command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || { \

@@ -168,9 +168,17 @@ def index(samples: Iterable[Sample]) -> dict[tuple[str, tuple[tuple[str, str], .
     return {(name, tuple(sorted(labels))): value for name, labels, value in samples}
 
 
-def sparkline(values: list[float], width: int = 30) -> str:
-    """The last `width` values as block characters, scaled between their min and max."""
-    shown = values[-width:]
+def squeeze(values: list[float], width: int) -> list[float]:
+    """At most `width` values: consecutive runs averaged, the newest run last."""
+    if len(values) <= width:
+        return values
+    edges = [round(i * len(values) / width) for i in range(width + 1)]
+    return [sum(values[a:b]) / (b - a) for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def sparkline(values: list[float], width: int = 23) -> str:
+    """All `values` in `width` block characters, scaled between their min and max."""
+    shown = squeeze(values, width)
     if not shown:
         return ""
     low, high = min(shown), max(shown)
@@ -280,7 +288,7 @@ def build_view(samples: Iterable[Sample], currency: str, history: History | None
         processed=_total(values, "saas_events_processed_total"),
         rejected=rejected,
         groups=tuple(groups),
-        mrr_trend=sparkline(_since_data([p[1] for p in points])),
+        mrr_trend=sparkline(_since_data([p[1] for p in points])),  # up to 240 refreshes
         dau_trend=sparkline(_since_data([p[2] for p in points])),
         alerts=_alerts(by_kpi, history, rejected),
     )
@@ -309,8 +317,8 @@ def render(view: View, url: str = "") -> Group:
     trends.add_column(width=15, no_wrap=True)
     trends.add_column(width=23, no_wrap=True)
     trends.add_row(Text("Trend", style="bold cyan"), "")
-    trends.add_row("MRR", Text(view.mrr_trend[-23:], style="green"))
-    trends.add_row("DAU", Text(view.dau_trend[-23:], style="blue"))
+    trends.add_row("MRR", Text(view.mrr_trend, style="green"))
+    trends.add_row("DAU", Text(view.dau_trend, style="blue"))
     left = Group(groups[titles[0]], groups[titles[1]], groups[titles[2]])
     right = Group(groups[titles[3]], groups[titles[4]], trends)
     body = Table.grid(padding=(0, 2))
