@@ -286,11 +286,29 @@ class Progress:
         """The last poll before `first` that saw nothing processed (else `first`)."""
         return max((t for t, c in self.samples if t < self.first and c == 0), default=self.first)
 
+    def done_at(self, target: int) -> float:
+        """When `target` was reached: the poll that saw it, or earlier, at the pace of the
+        polls before it, when those saw progress (polls back off as scrapes get slower,
+        so the last interval can be long)."""
+        seen = [(t, c) for t, c in self.samples if self.last_idle <= t < self.end]
+        if len(seen) < 2 or seen[-1][1] <= 0:
+            return self.end
+        (t0, c0), (t1, c1) = seen[0], seen[-1]
+        if c1 <= c0:
+            return self.end
+        return min(self.end, t1 + (target - c1) * (t1 - t0) / (c1 - c0))
+
+    def pace(self, target: int, low: float = 0.2, high: float = 0.8) -> float:
+        """Events/s between the first polls that saw `low` and `high` of `target`: the
+        pace once running, without start-up and group formation (NaN if too few polls)."""
+        t0, c0 = next(((t, c) for t, c in self.samples if c >= low * target), (0.0, 0.0))
+        t1, c1 = next(((t, c) for t, c in self.samples if c >= high * target), (0.0, 0.0))
+        return (c1 - c0) / (t1 - t0) if t1 > t0 and c1 > c0 else float("nan")
+
     def rate(self, target: int) -> float:
-        """`target` events over the time from the last poll that saw none processed to
-        the first that saw all: a lower bound (it may include up to one poll interval
-        of start-up), defined even when a short run jumps from 0 to all in one poll."""
-        return target / max(self.end - self.last_idle, 1e-9)
+        """`target` events from the last poll that saw none processed to when all were
+        (`done_at`): a lower bound when a run goes from 0 to all between two polls."""
+        return target / max(self.done_at(target) - self.last_idle, 1e-9)
 
     @property
     def mean_interval(self) -> float:
@@ -306,9 +324,6 @@ class Progress:
             if self.first < t <= self.end
         ]
         return sum(inside) / self.seconds
-
-
-MAX_POLL = 1.0  # the back-off's limit: a coarser poll would blur a short phase
 
 
 def wait_processed(
@@ -361,5 +376,5 @@ def wait_processed(
                     f"{workers[0].tail()}"
                 )
             took = time.monotonic() - begun
-            wait = min(max(interval, took / budget), MAX_POLL) if budget > 0 else interval
+            wait = max(interval, took / budget) if budget > 0 else interval
             time.sleep(max(0.0, wait - took))
