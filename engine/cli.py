@@ -132,6 +132,7 @@ WORKER = {
     "max_plans": 'plan label cap (the rest summed as plan="other")',
     "max_segments": 'segment label cap per dimension (the rest merged as segment="other")',
     "session_timeout": "Kafka group session timeout, seconds",
+    "snapshot_interval": "seconds between store snapshots (0 = off; docs/reliability.md)",
     "commit_interval": "seconds between offset commits",
     "stream_buffer": "messages buffered per input topic",
     "publish_interval": "seconds between usage-state publications",
@@ -401,4 +402,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m engine.cli`: run the engine.cli module's main, so that a UsageError
+    # raised by another module (engine.stripe, ...) is the class main() catches (exit 2)
+    from engine.cli import main as module_main
+
+    sys.exit(module_main())
