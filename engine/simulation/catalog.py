@@ -93,12 +93,12 @@ class Channel:
 CHANNELS = {
     c.name: c
     for c in (
-        Channel("organic", 30, 45_000, 0.9, "marketing", 1.0),
-        Channel("paid_search", 24, 150_000, 1.2, "marketing", 1.0),
-        Channel("social", 12, 120_000, 1.35, "marketing", 0.8),
-        Channel("referral", 13, 40_000, 0.7, "marketing", 1.1),
-        Channel("outbound", 13, 300_000, 0.8, "sales", 1.8),
-        Channel("partner", 8, 180_000, 0.85, "sales", 1.4),
+        Channel("organic", 30, 40_000, 0.9, "marketing", 1.0),
+        Channel("paid_search", 24, 125_000, 1.2, "marketing", 1.0),
+        Channel("social", 12, 100_000, 1.35, "marketing", 0.8),
+        Channel("referral", 13, 35_000, 0.7, "marketing", 1.1),
+        Channel("outbound", 13, 250_000, 0.8, "sales", 1.8),
+        Channel("partner", 8, 150_000, 0.85, "sales", 1.4),
     )
 }
 CHANNEL_ORDER = tuple(CHANNELS)

@@ -40,6 +40,7 @@ Item = tuple[bool, list[tuple[datetime, Event]]]  # (is a batch, its events with
 
 BATCHABLE = frozenset({"usage", "visit"})
 BILLED_IN = ("USD", "EUR", "GBP")  # the currencies customers pay in (catalog.PRICE_BOOK)
+YEAR_DAYS = 365  # a history shorter than this starts with an established base (see base_of)
 PAYING_SHARE = 0.425  # the share of arriving accounts that become paying customers (measured)
 LATER_GROWTH = 1.35  # arrivals per day after the configured days, per day of the last stretch
 
@@ -48,7 +49,7 @@ LATER_GROWTH = 1.35  # arrivals per day after the configured days, per day of th
 class SimConfig:
     """What to simulate; the same config always yields the same history."""
 
-    customers: int = 200  # paying customers acquired over the configured days (see PAYING_SHARE)
+    customers: int = 200  # paying customers won by the end (see base_of and PAYING_SHARE)
     days: int = 90
     seed: int = 1
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
@@ -96,7 +97,8 @@ class Simulator:
         self._start = config.start
         self._fx = FxMarket(self._rng, config.currency)
         self._world = World(self._rng, self._start.date(), config.users_per_customer)
-        self._arrivals, self._expected = _arrival_plan(self._rng, config)
+        self._base = base_of(config)
+        self._arrivals, self._expected = _arrival_plan(self._rng, config, self._base)
         self._agenda = Agenda()
         self._product = Product(self._rng, max(1, config.days // 2))
         self._funnel = Funnel(self._rng)
@@ -145,6 +147,8 @@ class Simulator:
         today = (self._start + timedelta(days=day)).date()
         world.begin_day(day, log.add)
         self._quote(day, log)
+        if day == 0:
+            world.establish(self._base)
         world.step(self._arrivals_on(day))
         expected = self._expected_on(day)
         self._funnel.day(today, log, world.arrived, expected)
@@ -186,7 +190,8 @@ class Simulator:
         if day < len(self._expected):
             return self._expected[day]
         weekend = (self._start + timedelta(days=day)).weekday() >= 5
-        rate = self.config.customers / PAYING_SHARE / max(self.config.days, 1) * LATER_GROWTH
+        won = self.config.customers - self._base
+        rate = won / PAYING_SHARE / max(self.config.days, 1) * LATER_GROWTH
         return rate * (0.55 if weekend else 1.0)
 
     def _number(self, day: int, log: DayLog) -> list[tuple[datetime, Event]]:
@@ -215,11 +220,25 @@ class Simulator:
         return items
 
 
-def _arrival_plan(rng: random.Random, config: SimConfig) -> tuple[list[int], list[float]]:
+def base_of(config: SimConfig) -> int:
+    """How many of the customers were won before a history shorter than a year began.
+
+    A business that won all its customers inside a 60-day history would grow
+    ~2.5x in its last month, an implausible churn rate's denominator and quick
+    ratio; instead a short history starts with the customers a year would have
+    brought before it (1 - days/365 of them), and wins the rest during the days.
+    """
+    return round(config.customers * max(0.0, 1 - config.days / YEAR_DAYS))
+
+
+def _arrival_plan(
+    rng: random.Random, config: SimConfig, base: int
+) -> tuple[list[int], list[float]]:
     """Spread the arriving accounts over the days (growing, quieter on weekends).
 
-    `customers / PAYING_SHARE` accounts arrive, so that about `customers` of
-    them become paying customers (the rest are trials that never convert).
+    `(customers - base) / PAYING_SHARE` accounts arrive, so that about
+    `customers - base` of them become paying customers (the rest are trials
+    that never convert).
 
     Returns the drawn counts per day and their expectation per day.
     """
@@ -230,7 +249,7 @@ def _arrival_plan(rng: random.Random, config: SimConfig) -> tuple[list[int], lis
                                          else 1.0)
         for d in range(config.days)
     ]  # fmt: skip
-    accounts = round(config.customers / PAYING_SHARE)
+    accounts = round((config.customers - base) / PAYING_SHARE)
     counts = [0] * config.days
     for d in rng.choices(range(config.days), weights, k=accounts):
         counts[d] += 1

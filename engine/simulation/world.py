@@ -28,6 +28,7 @@ from engine.simulation.catalog import (
     PERIOD_DAYS,
     PLAN_ORDER,
     PLANS,
+    Plan,
     add_periods,
 )
 from engine.simulation.timeline import time_of_day
@@ -81,6 +82,51 @@ class World:
     # ---- arrivals and starts --------------------------------------------------
 
     def _arrive(self) -> None:
+        """A new account (its first user signed up just before): a trial or a subscription."""
+        cust, plan = self._new_customer()
+        sec = self.time_of_day()
+        self.arrived.append((cust, sec))
+        self._introduce(cust, sec)
+        sub = self._new_sub(cust, plan.name, len(cust.users))
+        if self.rng.random() < plan.trial_share:
+            self._start_trial(cust, sub, sec)
+        else:
+            self._start(cust, sub, sec)
+
+    def establish(self, count: int) -> None:
+        """Customers won before the history began: paying at 00:00:00 of the first day.
+
+        Each is announced (`customer.updated`, `subscription.started`) but not
+        billed: its current period was paid before, and its billing date falls
+        somewhere in the coming period.
+        """
+        for _ in range(count):
+            cust, plan = self._survivor()
+            self._introduce(cust, 0)
+            sub = self._new_sub(cust, plan.name, len(cust.users))
+            sub.state, sub.periods, cust.ever_paid = "active", 1, True
+            sub.anchor = self.day - self.rng.randrange(PERIOD_DAYS[sub.interval])
+            self._announce(cust, sub, 0)
+
+    def _survivor(self) -> tuple[Customer, Plan]:
+        """A customer still here after 0-12 months: the churn-prone are fewer among them."""
+        while True:
+            cust, plan = self._draw_customer()
+            monthly = plan.monthly_churn * cust.churn_factor + 0.25 * cust.pay_risk + 0.009
+            if self.rng.random() < (1 - monthly) ** self.rng.uniform(0, 12):
+                return self._enroll(cust), plan
+
+    def _new_customer(self) -> tuple[Customer, Plan]:
+        cust, plan = self._draw_customer()
+        return self._enroll(cust), plan
+
+    def _enroll(self, cust: Customer) -> Customer:
+        cust.id = self._next_id("c", 5)
+        self.customers.append(cust)
+        return cust
+
+    def _draw_customer(self) -> tuple[Customer, Plan]:
+        """Draw a customer: channel, plan (larger via sales channels), country, users."""
         rng = self.rng
         channel = CHANNELS[rng.choices(CHANNEL_ORDER, [c.weight for c in CHANNELS.values()])[0]]
         tilt = [p.weight * (channel.plan_tilt if p.min_seats >= 5 else 1.0) for p in PLANS.values()]
@@ -90,7 +136,7 @@ class World:
             country = rng.choices(COUNTRIES, [c.weight for c in COUNTRIES])[0]
         users = max(1, round(self.upc * plan.user_factor * rng.lognormvariate(0, 0.35)))
         cust = Customer(
-            id=self._next_id("c", 5),
+            id="",  # given when enrolled
             country=country,
             channel=channel.name,
             currency=country.currency if country else "USD",
@@ -98,16 +144,12 @@ class World:
             pay_risk=0.15 if rng.random() < 0.15 else 0.02,
             users=[user_propensity(rng) for _ in range(users)],
         )
-        self.customers.append(cust)
-        sec = self.time_of_day()
-        self.arrived.append((cust, sec))
-        attrs = {"country": country.code} if country else {}
-        self.emit(sec, "customer.updated", customer_id=cust.id, channel=channel.name, **attrs)
-        sub = self._new_sub(cust, plan.name, len(cust.users))
-        if rng.random() < plan.trial_share:
-            self._start_trial(cust, sub, sec)
-        else:
-            self._start(cust, sub, sec)
+        return cust, plan
+
+    def _introduce(self, cust: Customer, sec: int) -> None:
+        """`customer.updated` with the new customer's country (if known) and channel."""
+        attrs = {"country": cust.country.code} if cust.country else {}
+        self.emit(sec, "customer.updated", customer_id=cust.id, channel=cust.channel, **attrs)
 
     def _new_sub(self, cust: Customer, plan: str, users: int) -> Subscription:
         rng = self.rng
@@ -130,12 +172,15 @@ class World:
     def _start(self, cust: Customer, sub: Subscription, sec: int) -> None:
         """`subscription.started` with its first payment right after it."""
         sub.state, sub.anchor, sub.periods, sub.failures = "active", self.day, 0, 0
+        self._announce(cust, sub, sec)
+        cust.ever_paid = True
+        self._bill(cust, sub, sec + self.rng.randint(1, 90))
+
+    def _announce(self, cust: Customer, sub: Subscription, sec: int) -> None:
         self.emit(
             sec, "subscription.started", **_ref(cust, sub), plan=sub.plan, amount=sub.amount,
             currency=sub.currency, interval=sub.interval, quantity=sub.quantity,
         )  # fmt: skip
-        cust.ever_paid = True
-        self._bill(cust, sub, sec + self.rng.randint(1, 90))
 
     # ---- billing -------------------------------------------------------------
 

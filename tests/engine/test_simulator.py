@@ -618,3 +618,19 @@ def test_simulate_command_fires_an_incident_reproducibly(tmp_path: Any) -> None:
     assert lost[0] > lost[1]
     for bad in (["--incident-at", "5"], ["--incident", "mrr-drop", "--incident-at", "30"]):
         assert main(["simulate", "--out", str(paths[0]), "--days", "30", *bad]) == 2
+
+
+def test_a_short_history_starts_with_an_established_base() -> None:
+    """Under a year, 1 - days/365 of the customers pay from 00:00:00 of day one (unbilled,
+    no signup), so the last month grows like a real business, not 2.5-fold."""
+    config = SimConfig(customers=200, days=60, seed=1)
+    events = flatten(list(Simulator(config).history()))
+    opening = [e for e in events if e["ts"] == "2026-01-01T00:00:00Z"]
+    started = {e["customer_id"] for e in opening if e["type"] == "subscription.started"}
+    assert len(started) == round(200 * (1 - 60 / 365))
+    assert not [e for e in opening if e["type"].startswith(("payment", "trial", "signup"))]
+    month_ago = metrics_before(events, config.end - timedelta(days=30))
+    now = reference.compute(orjson.dumps(e) for e in events)
+    assert 1.05 < now["saas_paying_customers"] / month_ago["saas_paying_customers"] < 1.4
+    year = flatten(list(Simulator(SimConfig(customers=30, days=365, seed=1)).history()))
+    assert not [e for e in year if e["ts"] == "2026-01-01T00:00:00Z" and "customer_id" in e]
