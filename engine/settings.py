@@ -45,6 +45,7 @@ class Settings:
     commit_interval: float = 0.5
     stream_buffer: int = 16384
     session_timeout: float = 10.0
+    snapshot_interval: float = 60.0
     connect_timeout: float = 60.0
     log_level: str = "warning"
     security_protocol: str = "PLAINTEXT"
@@ -78,6 +79,7 @@ def _problem(s: Settings) -> str | None:
         ("max_segments", s.max_segments >= 1, "at least 1"),
         ("connect_timeout", s.connect_timeout >= 0, "seconds >= 0"),
         ("session_timeout", s.session_timeout > 0, "seconds > 0"),
+        ("snapshot_interval", s.snapshot_interval >= 0, "seconds >= 0 (0 = no snapshots)"),
         ("stream_buffer", s.stream_buffer >= 1, "at least 1"),
         ("currency", len(s.currency) == 3 and s.currency.isupper(), "an ISO 4217 code like USD"),
         ("log_level", s.log_level.lower() in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS)),
