@@ -19,7 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from mode import Service
 from prometheus_client.registry import CollectorRegistry
 
-from engine import faust_tuning, kafka
+from engine import faust_tuning, kafka, snapshots
 from engine.collector import KpiCollector
 from engine.http import MetricsServer
 from engine.outbox import Outbox, unpack
@@ -123,8 +123,10 @@ class Runtime(Service):
     # -- lifecycle ------------------------------------------------------------
     async def on_start(self) -> None:
         await self.reader.start()
+        await snapshots.restore(self)  # before the reader folds anything
         await self.server.start()
         self.add_future(self.reader.run())
+        self.add_future(snapshots.Writer(self).run_forever())
         self.add_future(self._publish_forever())
         self.add_future(self._flush_forever())
         log.info("metrics at %s", self.server.url)
@@ -172,13 +174,17 @@ def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:
 
 
 def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
-    """Usage batches are acknowledged once the snapshot covering them is sent."""
+    """Usage batches are acknowledged once the snapshot covering them is sent. The agent
+    publishes itself when `MAX_UNPUBLISHED` batches wait: a slow publish (a producer
+    round trip per full batch) must hold the input back, not let it pile up in memory."""
 
     async def process(stream: faust.StreamT) -> None:
         unacked = stream.noack()
         async for event in unacked.events():
             if await runtime.router.handle_batch(schema.USAGE, _records(event)):
                 runtime.usage.defer_ack(partial(unacked.ack, event))
+            if runtime.usage.pending >= MAX_UNPUBLISHED:
+                await runtime.usage.publish(runtime.send)
 
     return process
 
@@ -186,6 +192,8 @@ def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
 # Partition batches an input topic's stream may hold (Faust's queue counts
 # events): each is at most one fetch of one partition (1 MiB).
 BATCH_QUEUE = 64
+# Usage batches applied but not yet published before the usage agent publishes itself.
+MAX_UNPUBLISHED = 16
 
 
 def create_app(

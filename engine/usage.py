@@ -53,6 +53,11 @@ class UsageOwner:
     def defer_ack(self, ack: Callable[[], Awaitable[Any]]) -> None:
         self._pending_acks.append(ack)
 
+    @property
+    def pending(self) -> int:
+        """Messages (or partition batches) applied but not yet covered by a publish."""
+        return len(self._pending_acks)
+
     async def forget(self) -> None:
         """Partitions revoked: wait for a publish in flight, then drop every state (they are
         restored from snapshots when assigned again; unacknowledged input is replayed)."""
