@@ -17,6 +17,7 @@ from collections.abc import Callable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from engine import snapshots
 from engine.settings import Settings
 from events import schema
 
@@ -126,6 +127,12 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     specs.append(
         NewTopic(
             settings.topic(schema.USAGE_STATE), p, 1, topic_configs={"cleanup.policy": "compact"}
+        )
+    )
+    # store snapshots: chunks in partition 0, heads in partition 1 (engine/snapshots.py)
+    specs.append(
+        NewTopic(
+            settings.topic(snapshots.SUFFIX), 2, 1, topic_configs={"cleanup.policy": "compact"}
         )
     )
     return specs

@@ -66,6 +66,23 @@ class GlobalReader:
         self._consumer = consumer
         self._started.set()
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The Kafka client options this reader connects with."""
+        return self._options
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Per partition, the next offset to apply (everything before it is applied)."""
+        return dict(self._positions)
+
+    def resume_from(self, positions: dict[TopicPartition, int]) -> None:
+        """Start these partitions at `positions` instead of the beginning: a restored
+        store snapshot already holds what is before them (engine/snapshots.py)."""
+        assert self._consumer is not None
+        for tp, offset in positions.items():
+            self._consumer.seek(tp, offset)
+            self._positions[tp] = offset
+
     @staticmethod
     async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         for _ in range(100):

@@ -127,6 +127,10 @@ class Router:
     ) -> t.Rejection | None:
         """Apply an owned event and make its fact; the rejection if the store refuses it."""
         source = _key(message, index)
+        if self.store.knows_input(source):
+            # a replay of an input applied before (here, or read back as its fact): its
+            # event id may be past the id memory's horizon, the input key is not
+            return None
         outcome = self.store.apply(event, suffix, None, wire.partition_of(source))
         if outcome.status == "applied":
             self.store.remember_input(source)
