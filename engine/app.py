@@ -191,9 +191,9 @@ def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
 
 # Partition batches an input topic's stream may hold (Faust's queue counts
 # events): each is at most one fetch of one partition (1 MiB).
-BATCH_QUEUE = 64
+BATCH_QUEUE = 8
 # Usage batches applied but not yet published before the usage agent publishes itself.
-MAX_UNPUBLISHED = 16
+MAX_UNPUBLISHED = 4
 
 
 def create_app(
