@@ -190,7 +190,8 @@ def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
 
 
 # Partition batches an input topic's stream may hold (Faust's queue counts
-# events): each is at most one fetch of one partition (1 MiB).
+# events, here batches: each at most one fetch of one partition, 1 MiB); a
+# smaller STREAMKPI_STREAM_BUFFER lowers it.
 BATCH_QUEUE = 8
 # Usage batches applied but not yet published before the usage agent publishes itself.
 MAX_UNPUBLISHED = 4
@@ -211,7 +212,7 @@ def create_app(
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.partitions,
-            maxsize=BATCH_QUEUE,
+            maxsize=min(BATCH_QUEUE, settings.stream_buffer),
         )
         process = _usage_agent(runtime) if suffix == schema.USAGE else _agent(runtime, suffix)
         app.agent(topic, name=f"streamkpi.{suffix}")(process)
