@@ -53,7 +53,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench import failover
+from bench import failover, recovery
 from bench import harness as h
 from bench import workloads as w
 from engine.kafka import client_options
@@ -73,6 +73,7 @@ ALL_PHASES = (
     "scaling",
     "memory",
     "failover",
+    "recovery",
 )
 DEFAULT_PHASES = [p for p in ALL_PHASES if p != "latency_batched"]  # opt-in extra
 
@@ -205,6 +206,7 @@ class Bench:
             "scaling": self.scaling,
             "memory": self.memory,
             "failover": lambda: failover.run(self),
+            "recovery": lambda: recovery.run(self),
         }
 
     def prefix(self, scenario: str) -> str:
@@ -845,7 +847,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         help="comma-separated phases (default: all but latency_batched): raw,single,batched,"
-        "subs,peer,replay,latency,latency_light,latency_batched,scaling,memory,failover",
+        "subs,peer,replay,latency,latency_light,latency_batched,scaling,memory,failover,recovery",
     )
     return parser.parse_args(argv)
 
