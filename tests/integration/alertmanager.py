@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.integration.prometheus import free_port
+from tests.integration.prometheus import TempServer, free_port
 
 DEFAULT_BINARY = "/usr/bin/prometheus-alertmanager"
 # The waits of the shipped routes, cut so that a test sees notifications in seconds.
@@ -84,7 +84,7 @@ def fast_config(shipped: dict[str, Any], receiver_url: str) -> dict[str, Any]:
     return config
 
 
-class Alertmanager:
+class Alertmanager(TempServer):
     """One Alertmanager process; started on construction, stop() to end it."""
 
     def __init__(self, config: dict[str, Any], startup_timeout: float = 30.0) -> None:
@@ -132,35 +132,6 @@ class Alertmanager:
         """Every alert Alertmanager holds (active, silenced and inhibited), API v2."""
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=10) as response:
             return list(json.load(response))
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-5000:]
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        """End the process and delete its directory. Safe to call twice."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> Alertmanager:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class Receiver:

@@ -29,7 +29,9 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
+
+from engine.broker import stop_process
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
 
@@ -93,7 +95,41 @@ def render_config(
     return config
 
 
-class Prometheus:
+class TempServer:
+    """A server process of the test's own, with a temp directory and a log file:
+    stopped (terminate, then kill) and its directory removed on `stop` or exit."""
+
+    _process: subprocess.Popen[bytes] | None
+    _dir: Path
+    log_path: Path
+
+    def stop(self) -> None:
+        """End the process and delete its directory. Safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None:
+            stop_process(process, 15)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        """The server's own log output so far (for failure messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return "(no log)"
+
+
+class Prometheus(TempServer):
     """One Prometheus process; start() on construction, stop() to end it."""
 
     def __init__(
@@ -161,36 +197,6 @@ class Prometheus:
                 pass
             time.sleep(0.1)
         raise PrometheusError(f"Prometheus not ready after {timeout:.0f}s:\n{self.log()}")
-
-    def stop(self) -> None:
-        """End the process and delete its data directory. Safe to call twice."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> Prometheus:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log(self) -> str:
-        """Prometheus' own log output so far (for failure messages)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-5000:]
-        except OSError:
-            return "(no log)"
 
     # -- HTTP API --------------------------------------------------------------
 
