@@ -690,7 +690,9 @@ async def latency_probe(
         # let the worker show the last markers (or give up)
         deadline = time.monotonic() + (10 if cfg.quick else 30)
         while time.monotonic() < deadline:
-            if poller.samples and poller.samples[-1][1] >= len(sent_at):
+            last = poller.samples[-1] if poller.samples else None
+            # every marker seen, and one sample after the load stopped (the usage lag)
+            if last and last[1] >= len(sent_at) and last[0] >= begun + elapsed:
                 break
             await asyncio.sleep(0.05)
     finally:

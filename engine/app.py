@@ -159,6 +159,12 @@ def _records(event: faust.EventT) -> Sequence[Any]:
     return value if isinstance(value, faust_tuning.RecordBatch) else (event.message,)
 
 
+def _size(records: Sequence[Any]) -> int:
+    if isinstance(records, faust_tuning.RecordBatch):
+        return records.serialized_value_size
+    return sum(len(record.value or b"") for record in records)
+
+
 def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:
     """One event per partition batch: applied in order, acknowledged (the whole
     batch) after the outbox flush that carries its facts; a batch cut short by
@@ -175,15 +181,18 @@ def _agent(runtime: Runtime, suffix: str) -> Callable[[faust.StreamT], Any]:
 
 def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
     """Usage batches are acknowledged once the snapshot covering them is sent. The agent
-    publishes itself when `MAX_UNPUBLISHED` batches wait: a slow publish (a producer
-    round trip per full batch) must hold the input back, not let it pile up in memory."""
+    publishes itself when `MAX_UNPUBLISHED` input bytes wait: a slow publish (a
+    producer round trip per full batch) must hold the input back, not let it pile
+    up in memory; below that, the publish timer does it (a publish costs the same
+    for few events as for many)."""
 
     async def process(stream: faust.StreamT) -> None:
         unacked = stream.noack()
         async for event in unacked.events():
-            if await runtime.router.handle_batch(schema.USAGE, _records(event)):
-                runtime.usage.defer_ack(partial(unacked.ack, event))
-            if runtime.usage.pending >= MAX_UNPUBLISHED:
+            records = _records(event)
+            if await runtime.router.handle_batch(schema.USAGE, records):
+                runtime.usage.defer_ack(partial(unacked.ack, event), _size(records))
+            if runtime.usage.pending_bytes >= MAX_UNPUBLISHED:
                 await runtime.usage.publish(runtime.send)
 
     return process
@@ -193,8 +202,9 @@ def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
 # events, here batches: each at most one fetch of one partition, 1 MiB); a
 # smaller STREAMKPI_STREAM_BUFFER lowers it.
 BATCH_QUEUE = 8
-# Usage batches applied but not yet published before the usage agent publishes itself.
-MAX_UNPUBLISHED = 4
+# Usage input bytes applied but not yet published before the usage agent publishes
+# itself (about 4 partition batches).
+MAX_UNPUBLISHED = 4 << 20
 
 
 def create_app(

@@ -32,6 +32,7 @@ class UsageOwner:
         self.facts_topic = facts_topic
         self.partitions: dict[int, PartitionActivity] = {}
         self._pending_acks: list[Callable[[], Awaitable[Any]]] = []
+        self.pending_bytes = 0  # input applied but not yet covered by a publish
         self.lock = asyncio.Lock()
 
     def _state(self, partition: int) -> PartitionActivity:
@@ -50,13 +51,10 @@ class UsageOwner:
             state.apply(event, offset)
         state.offset = offset
 
-    def defer_ack(self, ack: Callable[[], Awaitable[Any]]) -> None:
+    def defer_ack(self, ack: Callable[[], Awaitable[Any]], size: int = 0) -> None:
+        """Acknowledge after the next publish; `size`: the input bytes it stands for."""
         self._pending_acks.append(ack)
-
-    @property
-    def pending(self) -> int:
-        """Messages (or partition batches) applied but not yet covered by a publish."""
-        return len(self._pending_acks)
+        self.pending_bytes += size
 
     async def forget(self) -> None:
         """Partitions revoked: wait for a publish in flight, then drop every state (they are
@@ -64,6 +62,7 @@ class UsageOwner:
         async with self.lock:
             self.partitions.clear()
             self._pending_acks.clear()
+            self.pending_bytes = 0
 
     async def publish(self, send: Send) -> int:
         """Send every changed snapshot and activity fact, then acknowledge the covered messages.
@@ -75,7 +74,7 @@ class UsageOwner:
             return await self._publish(send)
 
     async def _publish(self, send: Send) -> int:
-        acks, self._pending_acks = self._pending_acks, []
+        acks, self._pending_acks, self.pending_bytes = self._pending_acks, [], 0
         sent = 0
         for partition, state in list(self.partitions.items()):
             snapshots, activity = state.drain()

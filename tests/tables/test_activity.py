@@ -330,3 +330,24 @@ def test_restore_ignores_ids_newer_than_the_restored_offset() -> None:
     restored.apply(second, 1)  # the replay of offset 1
     restored.apply(first, 2)  # a real duplicate of offset 0
     assert (restored.processed, restored.duplicates) == (2, 1)
+
+
+def test_pending_input_bytes_count_until_the_publish_that_acknowledges_them() -> None:
+    """What the usage agent's back-pressure reads (engine/app.py `MAX_UNPUBLISHED`)."""
+    owner = UsageOwner(UsageView(), Store(), "saas.usage-state", "saas.facts")
+    acked: list[str] = []
+
+    def ack(name: str) -> Any:
+        async def done() -> None:
+            acked.append(name)
+
+        return done
+
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> None:
+        return None
+
+    owner.defer_ack(ack("a"), 1000)
+    owner.defer_ack(ack("b"), 500)
+    assert owner.pending_bytes == 1500 and acked == []
+    asyncio.run(owner.publish(send))
+    assert owner.pending_bytes == 0 and acked == ["a", "b"]
