@@ -34,12 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import logging
 import pickle
-import sys
 import time
-import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -132,26 +129,8 @@ def unpickle(head: Head, body: bytes) -> Store | None:
     return store if isinstance(store, Store) else None
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles the store's closures made by a module-level factory of tables/ (like
-    `_counted(book)` in tables/store.py: a lambda has no importable name) as a call
-    of that factory with the captured values; everything else as pickle does."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if not (isinstance(obj, types.FunctionType) and obj.__closure__):
-            return NotImplemented
-        factory_name, _, rest = obj.__qualname__.partition(".<locals>.")
-        module = sys.modules.get(obj.__module__)
-        factory = getattr(module, factory_name, None)
-        if not obj.__module__.startswith("tables.") or "." in rest or not callable(factory):
-            return NotImplemented
-        return factory, tuple(cell.cell_contents for cell in obj.__closure__)
-
-
 def dumps(store: Store) -> bytes:
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(store)
-    return buffer.getvalue()
+    return pickle.dumps(store, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def chunks_of(body: bytes) -> list[bytes]:

@@ -45,9 +45,15 @@ class Outcome:
     pinned: dict[str, Fraction] = field(default_factory=dict)
 
 
-def _counted(book: Callable[[Any], None]) -> Booking:
-    """A booking that needs no amount (counts, scores, tickets)."""
-    return lambda event, _amount: book(event)
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """A booking that needs no amount (counts, scores, tickets). A class, not a
+    closure, so that a Store pickles as it is (engine/snapshots.py)."""
+
+    book: Callable[[Any], None]
+
+    def __call__(self, event: Any, _amount: Money) -> None:
+        self.book(event)
 
 
 class Store:
@@ -78,13 +84,13 @@ class Store:
             t.Payment: self.economics.book_payment,
             t.Spend: self.economics.book_spend,
             t.CashBalance: self.economics.book_cash,
-            t.LeadCreated: _counted(self.funnel.book_lead),
-            t.Signup: _counted(self.funnel.book_signup),
-            t.TicketOpened: _counted(self.support.book_opened),
-            t.TicketReplied: _counted(self.support.book_replied),
-            t.TicketResolved: _counted(self.support.book_resolved),
-            t.NpsResponse: _counted(self.satisfaction.book_nps),
-            t.CsatResponse: _counted(self.satisfaction.book_csat),
+            t.LeadCreated: _Counted(self.funnel.book_lead),
+            t.Signup: _Counted(self.funnel.book_signup),
+            t.TicketOpened: _Counted(self.support.book_opened),
+            t.TicketReplied: _Counted(self.support.book_replied),
+            t.TicketResolved: _Counted(self.support.book_resolved),
+            t.NpsResponse: _Counted(self.satisfaction.book_nps),
+            t.CsatResponse: _Counted(self.satisfaction.book_csat),
         }
         self._refusals: dict[type[t.Event], Callable[[Any], str | None]] = {
             t.TicketReplied: self.support.refusal,
