@@ -298,12 +298,13 @@ class Progress:
             return self.end
         return min(self.end, t1 + (target - c1) * (t1 - t0) / (c1 - c0))
 
-    def pace(self, target: int, low: float = 0.2, high: float = 0.8) -> float:
-        """Events/s between the first polls that saw `low` and `high` of `target`: the
-        pace once running, without start-up and group formation (NaN if too few polls)."""
-        t0, c0 = next(((t, c) for t, c in self.samples if c >= low * target), (0.0, 0.0))
-        t1, c1 = next(((t, c) for t, c in self.samples if c >= high * target), (0.0, 0.0))
-        return (c1 - c0) / (t1 - t0) if t1 > t0 and c1 > c0 else float("nan")
+    def pace_after(self, since: float, target: int) -> float:
+        """Events/s from the first poll at or after `since` to when all were processed
+        (`done_at`); NaN if nine tenths were done by then (too little left to measure)."""
+        t0, c0 = next(((t, c) for t, c in self.samples if t >= since), (self.end, target))
+        if c0 >= 0.9 * target:
+            return float("nan")
+        return (target - c0) / max(self.done_at(target) - t0, 1e-9)
 
     def rate(self, target: int) -> float:
         """`target` events from the last poll that saw none processed to when all were

@@ -152,6 +152,13 @@ class Workloads:
         return list(w.batched(w.usage_events(cfg.events, users=cfg.users, seed=1), size=100))
 
     @cached_property
+    def scaling(self) -> list[w.Message]:
+        cfg = self.config
+        h.log(f"generating the scaling backlog: {2 * cfg.events:,} usage events, one per message")
+        events = w.usage_events(2 * cfg.events, users=cfg.users, seed=6, id_prefix="s")
+        return list(w.single(events, "user_id"))
+
+    @cached_property
     def subscriptions(self) -> list[w.Message]:
         cfg = self.config
         h.log(f"generating (c): {cfg.sub_events:,} subscription events")
@@ -452,28 +459,30 @@ class Bench:
         )
 
     def scaling(self) -> None:
-        """(a) as a backlog for 1, then 2 workers of one group started together: the pace
-        between 20 % and 80 % processed (after the group formed). A worker now keeps up
-        with this benchmark's producer, so the backlog is produced first."""
+        """A backlog of single-event usage for 1, then 2 workers of one group: the pace
+        from the first poll after the group is stable to all processed. A worker now
+        outruns this benchmark's producer, so the backlog is produced first, twice (a)'s
+        size so that the pace is measured after the group formed."""
         rates = {}
+        messages = self.loads.scaling
         for count in (1, 2):
             scenario = f"scale{count}"
             settings = self.fresh(scenario)
-            self.produce(settings, USAGE, self.loads.single, f"{scenario}/single")
+            self.produce(settings, USAGE, messages, f"{scenario}/single")
             workers = [self.worker(scenario, f"{scenario}-w{i}") for i in range(count)]
             try:
-                progress = self.measure(
-                    workers, USAGE, len(self.loads.single), f"engine {count} worker(s)"
-                )
+                wait_stable(settings, f"{self.run_id}-{scenario}", count, workers)
+                stable = time.monotonic()
+                progress = self.measure(workers, USAGE, len(messages), f"engine {count} worker(s)")
             finally:
                 self.stop(*workers)
-            rates[count] = progress.pace(len(self.loads.single))
+            rates[count] = progress.pace_after(stable, len(messages))
             self.results.add(
                 f"scaling.{count}_worker_events_per_s",
                 rates[count],
                 "ev/s",
-                f"(a) as a backlog, pace from 20 % to 80 % processed; all in "
-                f"{progress.end - progress.last_idle:.1f}s",
+                f"{len(messages):,} single-event usage messages as a backlog, pace after the "
+                f"group is stable; all in {progress.end - progress.last_idle:.1f}s",
             )
         self.results.add(
             "scaling.ratio_2_to_1",
