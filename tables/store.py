@@ -80,7 +80,15 @@ class Store:
         self.asof: float | None = None
         self._business_ids = IdsByDay()
         self._input_keys = RecentIds(500_000)
-        self._bookings: dict[type[t.Event], Booking] = {
+        self._bookings = self._booking_table()
+        self._refusals: dict[type[t.Event], Callable[[Any], str | None]] = {
+            t.TicketReplied: self.support.refusal,
+            t.TicketResolved: self.support.refusal,
+        }
+
+    def _booking_table(self) -> dict[type[t.Event], Booking]:
+        """Which family books each payment and business event type."""
+        return {
             t.Payment: self.economics.book_payment,
             t.Spend: self.economics.book_spend,
             t.CashBalance: self.economics.book_cash,
@@ -91,10 +99,6 @@ class Store:
             t.TicketResolved: _Counted(self.support.book_resolved),
             t.NpsResponse: _Counted(self.satisfaction.book_nps),
             t.CsatResponse: _Counted(self.satisfaction.book_csat),
-        }
-        self._refusals: dict[type[t.Event], Callable[[Any], str | None]] = {
-            t.TicketReplied: self.support.refusal,
-            t.TicketResolved: self.support.refusal,
         }
 
     # -- applying ---------------------------------------------------------
