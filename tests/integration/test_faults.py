@@ -107,12 +107,18 @@ def test_a_worker_joins_and_another_leaves_mid_stream(
     path, lines = history(tmp_path, customers=400, days=150)
     expected = reference.compute(lines, prefix=workers.prefix)
     total = processed(expected)
-    produce_file(broker.bootstrap, workers.prefix, lines)
+    # the input in three parts, each produced once the previous one is (nearly) done:
+    # the join and the leave happen mid-stream however fast the workers are
+    cuts = [len(lines) // 3, 2 * len(lines) // 3, len(lines)]
+    done = [processed(reference.compute(lines[:cut], prefix=workers.prefix)) for cut in cuts]
+    produce_file(broker.bootstrap, workers.prefix, lines[: cuts[0]])
     first, second = workers(), workers()
-    at_join = wait_processed(first, 0.3 * total, patience=REJOIN)
+    at_join = wait_processed(first, 0.9 * done[0], patience=REJOIN)
     third = workers()  # joins: three members
-    at_leave = wait_processed(third, 0.6 * total, patience=REJOIN)
+    produce_file(broker.bootstrap, workers.prefix, lines[cuts[0] : cuts[1]])
+    at_leave = wait_processed(third, 0.9 * done[1], patience=REJOIN)
     first.stop()  # leaves cleanly (SIGTERM): its partitions move at once
+    produce_file(broker.bootstrap, workers.prefix, lines[cuts[1] :])
     assert first.process.returncode == 0, first.tail()
     assert at_join < at_leave < total, (at_join, at_leave, total)
     assert_exact([second, third], expected)
