@@ -121,7 +121,11 @@ def test_embedded_broker_keeps_each_codec(broker: EmbeddedBroker, client: str, c
         for batch in asyncio.run(fetch_batches(broker.bootstrap, topic, partition))
     ]
     assert sum(count for _, _, count in batches) == len(lines)
-    assert {codec_id for _, codec_id, _ in batches} == {CODECS[codec]}
+    seen = {codec_id for _, codec_id, _ in batches}
+    if client == "librdkafka":  # it sends a batch uncompressed when that is no larger
+        assert CODECS[codec] in seen and seen <= {0, CODECS[codec]}, seen
+    else:
+        assert seen == {CODECS[codec]}
 
 
 @pytest.mark.integration
