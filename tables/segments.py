@@ -40,9 +40,10 @@ class Figures:
     def add(self, other: Figures) -> None:
         self.mrr += other.mrr
         self.paying += other.paying
-        for kind in KINDS:
-            self.amount[kind] += other.amount[kind]
-            self.count[kind] += other.count[kind]
+        for kind, count in other.count.items():
+            if count:  # most kinds of a day are 0: skip the (Fraction) additions
+                self.amount[kind] += other.amount[kind]
+                self.count[kind] += count
 
     def movements(self) -> Movements:
         return Movements(self.amount, self.count)
@@ -56,8 +57,11 @@ class Segments:
         self.mrr: dict[str, Money] = {}  # customer -> current MRR (paying customers only)
         self.seg_mrr: dict[str, dict[str, Money]] = {d: {} for d in DIMENSIONS}
         self.seg_paying: dict[str, dict[str, int]] = {d: {} for d in DIMENSIONS}
-        self.days: dict[int, list[tuple[str, Movement]]] = {}  # day -> (customer, movement)
+        # dimension -> segment -> day -> movement sums of the customers now in it
+        self.sums: dict[str, dict[str, dict[int, Figures]]] = {d: {} for d in DIMENSIONS}
+        self.recent: dict[str, list[tuple[int, Movement]]] = {}  # customer -> its movements
         self._latest = -(10**9)
+        self._swept = -(10**9)
 
     def segment(self, dimension: str, customer_id: str) -> str:
         return self.attrs[dimension].get(customer_id, UNKNOWN)
@@ -69,10 +73,12 @@ class Segments:
         old_mrr = self.mrr.get(customer_id, 0)
         if isinstance(event, t.CustomerUpdated):
             self._book(customer_id, old_mrr, -1)
+            self._move_history(customer_id, -1)
             for dimension in DIMENSIONS:
                 value = getattr(event, dimension)
                 if value is not None:
                     self.attrs[dimension][customer_id] = value
+            self._move_history(customer_id, +1)
             self._book(customer_id, new_mrr, +1)
         elif new_mrr != old_mrr:
             self._book(customer_id, old_mrr, -1)
@@ -96,12 +102,50 @@ class Segments:
             if not paying[name]:
                 del totals[name], paying[name]
 
+    def _add(self, customer_id: str, day: int, move: Movement, sign: int) -> None:
+        """Add (+1) or remove (−1) one movement in the day sums of the customer's segments."""
+        for dimension in DIMENSIONS:
+            days = self.sums[dimension].setdefault(self.segment(dimension, customer_id), {})
+            cell = days.get(day)
+            if cell is None:
+                cell = days[day] = Figures()
+            cell.amount[move.kind] += sign * move.amount
+            cell.count[move.kind] += sign
+            if not any(cell.count.values()):
+                del days[day]
+
+    def _move_history(self, customer_id: str, sign: int) -> None:
+        """Take the customer's recent movements out of (−1) or into (+1) its segments:
+        a customer who changes segment takes its history with it (SPEC §3.1)."""
+        for day, move in self.recent.get(customer_id, ()):
+            if day > self._latest - KEEP_DAYS:
+                self._add(customer_id, day, move, sign)
+
     def _remember(self, customer_id: str, day: int, moves: tuple[Movement, ...]) -> None:
-        self.days.setdefault(day, []).extend((customer_id, move) for move in moves)
+        kept = self.recent.setdefault(customer_id, [])
+        for move in moves:
+            kept.append((day, move))
+            self._add(customer_id, day, move, +1)
         if day > self._latest:
-            self._latest = day
-            for old in [d for d in self.days if d <= day - KEEP_DAYS]:
-                del self.days[old]
+            self._advance(day)
+
+    def _advance(self, day: int) -> None:
+        """Forget day sums older than any window can reach; every KEEP_DAYS, the
+        customers' movements too."""
+        self._latest = day
+        horizon = day - KEEP_DAYS
+        for segments in self.sums.values():
+            for days in segments.values():
+                for old in [d for d in days if d <= horizon]:
+                    del days[old]
+        if day - self._swept >= KEEP_DAYS:
+            self._swept = day
+            for customer_id in list(self.recent):
+                kept = [(d, m) for d, m in self.recent[customer_id] if d > horizon]
+                if kept:
+                    self.recent[customer_id] = kept
+                else:
+                    del self.recent[customer_id]
 
     def figures(self, dimension: str, asof_day: int | None) -> dict[str, Figures]:
         """Per segment of `dimension`: MRR, paying and 30-day movement sums."""
@@ -109,11 +153,11 @@ class Segments:
         per = {name: Figures(mrr, paying[name]) for name, mrr in self.seg_mrr[dimension].items()}
         if asof_day is None:
             return per
-        for day in range(asof_day - 29, asof_day + 1):
-            for customer_id, move in self.days.get(day, ()):
-                one = per.setdefault(self.segment(dimension, customer_id), Figures())
-                one.amount[move.kind] += move.amount
-                one.count[move.kind] += 1
+        for name, days in self.sums[dimension].items():
+            for day in range(asof_day - 29, asof_day + 1):
+                cell = days.get(day)
+                if cell is not None:
+                    per.setdefault(name, Figures()).add(cell)
         return per
 
     def samples(self, asof_day: int | None, spend: ChannelSpend) -> Iterator[Sample]:
