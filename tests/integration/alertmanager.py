@@ -23,7 +23,6 @@ import copy
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -85,6 +84,8 @@ def fast_config(shipped: dict[str, Any], receiver_url: str) -> dict[str, Any]:
 
 
 class Alertmanager(TempServer):
+    name = "Alertmanager"
+    error = AlertmanagerError
     """One Alertmanager process; started on construction, stop() to end it."""
 
     def __init__(self, config: dict[str, Any], startup_timeout: float = 30.0) -> None:
@@ -104,29 +105,8 @@ class Alertmanager(TempServer):
             "--cluster.listen-address=",  # no gossip port: a single instance
             "--log.level=warn",
         ]
-        with open(self.log_path, "wb") as log:
-            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            self._wait_ready(startup_timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise AlertmanagerError(f"Alertmanager exited during startup:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        raise AlertmanagerError(f"Alertmanager not ready after {timeout:.0f}s:\n{self.log()}")
+        self._process = None
+        self._launch(command, startup_timeout)
 
     def alerts(self) -> list[dict[str, Any]]:
         """Every alert Alertmanager holds (active, silenced and inhibited), API v2."""

@@ -102,6 +102,33 @@ class TempServer:
     _process: subprocess.Popen[bytes] | None
     _dir: Path
     log_path: Path
+    url: str
+    name = "server"
+    error: type[Exception] = RuntimeError
+
+    def _launch(self, command: list[str], timeout: float) -> None:
+        """Start `command` logging to `log_path`; wait for `/-/ready` or fail with the log."""
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise self.error(f"{self.name} exited during startup:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise self.error(f"{self.name} not ready after {timeout:.0f}s:\n{self.log()}")
 
     def stop(self) -> None:
         """End the process and delete its directory. Safe to call twice."""
@@ -130,6 +157,8 @@ class TempServer:
 
 
 class Prometheus(TempServer):
+    name = "Prometheus"
+    error = PrometheusError
     """One Prometheus process; start() on construction, stop() to end it."""
 
     def __init__(
@@ -176,27 +205,7 @@ class Prometheus(TempServer):
             "--storage.tsdb.retention.time=1h",
             "--log.level=warn",
         ]
-        with open(self.log_path, "wb") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise PrometheusError(f"Prometheus exited during startup:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        raise PrometheusError(f"Prometheus not ready after {timeout:.0f}s:\n{self.log()}")
+        self._launch(command, timeout)
 
     # -- HTTP API --------------------------------------------------------------
 

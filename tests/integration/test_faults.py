@@ -60,17 +60,22 @@ def test_kill_9_either_of_two_workers_five_times(
     path, lines = history(tmp_path, customers=800, days=200)
     expected = reference.compute(lines, prefix=workers.prefix)
     total = processed(expected)
-    produce_file(broker.bootstrap, workers.prefix, lines)
     rng = random.Random(12_2026)
-    # one kill point in each fifth of 10 %..90 % of the work, at least 8 % apart
-    points = [total * (0.10 + 0.16 * i + 0.16 * rng.uniform(0.25, 0.75)) for i in range(5)]
+    # The input in seven parts: part i + 1 is produced just before the i-th kill, whose
+    # point lies inside that part, and the last part only after the last kill -- so every
+    # kill hits a worker with input still to process, however fast the workers are.
+    cuts = [len(lines) * k // 7 for k in range(8)]
+    produce_file(broker.bootstrap, workers.prefix, lines[: cuts[1]])
     live = [workers(), workers()]
     killed: list[tuple[int, float]] = []
-    for point in points:
+    for i in range(1, 6):
+        produce_file(broker.bootstrap, workers.prefix, lines[cuts[i] : cuts[i + 1]])
+        point = total * (cuts[i] + (cuts[i + 1] - cuts[i]) * rng.uniform(0.2, 0.6)) / len(lines)
         victim = rng.randrange(2)
         killed.append((victim, wait_processed(live[1 - victim], point, patience=REJOIN)))
         kill9(live[victim])
         live[victim] = workers()  # a replacement joins the group at once
+    produce_file(broker.bootstrap, workers.prefix, lines[cuts[6] :])
     assert all(seen < total for _, seen in killed), (killed, total)
     assert len({victim for victim, _ in killed}) == 2, "both workers should have been killed"
     assert_exact(live, expected)
@@ -132,7 +137,10 @@ def test_broker_frozen_30s_under_two_workers(tmp_path: Path) -> None:
     total = processed(expected)
     with EmbeddedBroker() as broker:  # its own broker: the session one is shared
         assert broker.process is not None
-        produce_file(broker.bootstrap, prefix, lines)
+        # half the input before, half after the pause: the workers are mid-stream
+        # when the broker stops, however fast they are
+        half = len(lines) // 2
+        produce_file(broker.bootstrap, prefix, lines[:half])
         live = [
             Worker(broker.bootstrap, prefix, group, log=tmp_path / f"w{i}.log") for i in range(2)
         ]
@@ -140,6 +148,7 @@ def test_broker_frozen_30s_under_two_workers(tmp_path: Path) -> None:
             at_pause = wait_processed(live[0], 0.25 * total, patience=REJOIN)
             with stopped(broker.process):
                 time.sleep(30)  # the fault itself, not an assertion
+            produce_file(broker.bootstrap, prefix, lines[half:])
             assert at_pause < total, "the workers finished before the broker was paused"
             assert_exact(live, expected)  # fails if a worker exited
         finally:
