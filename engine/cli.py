@@ -134,7 +134,7 @@ WORKER = {
     "session_timeout": "Kafka group session timeout, seconds",
     "snapshot_interval": "seconds between store snapshots (0 = off; docs/reliability.md)",
     "commit_interval": "seconds between offset commits",
-    "stream_buffer": "messages buffered per input topic",
+    "stream_buffer": "caps the input queue: at most min(8, N) partition batches per input topic",
     "publish_interval": "seconds between usage-state publications",
     "fact_interval": "seconds between facts flushes",
     "report_interval": "seconds a computed report is reused by scrapes",
