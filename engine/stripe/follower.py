@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine.stripe.memory import Memory, ensure_state_topic
+from engine.stripe.memory import Memory, apply_record, ensure_state_topic
 
 
 class StateFollower:
@@ -63,20 +62,11 @@ class StateFollower:
             batches = await consumer.getmany(*remaining, timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    self._apply(record.key, record.value)
+                    apply_record(self.memory, record.key, record.value)
                 read += len(records)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
             consumer.pause(*(tp for tp in self._partitions if tp not in remaining))
         return read
-
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        try:
-            decoded = None if value is None else orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return  # not ours: a foreign record never stops the connector
-        self.memory.commit({key.decode("utf-8", "replace"): decoded})
 
     async def stop(self) -> None:
         if self._consumer is not None:

@@ -108,7 +108,7 @@ async def load_memory(client_options: dict[str, Any], topic: str) -> Memory:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
             for records in batches.values():
                 for record in records:
-                    _apply_record(memory, record.key, record.value)
+                    apply_record(memory, record.key, record.value)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
@@ -117,7 +117,8 @@ async def load_memory(client_options: dict[str, Any], topic: str) -> Memory:
     return memory
 
 
-def _apply_record(memory: Memory, key: bytes | None, value: bytes | None) -> None:
+def apply_record(memory: Memory, key: bytes | None, value: bytes | None) -> None:
+    """Fold one record of the stripe-state topic into `memory` (a foreign one is skipped)."""
     if key is None:
         return
     try:
