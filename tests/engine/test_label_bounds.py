@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -29,6 +28,7 @@ from events import schema
 from tables.activity import UsageView
 from tables.report import report
 from tables.store import Store
+from tests.engine.test_router import Msg, NoWait
 from tests.events.templates import STATE_REASONS, STATIC_REASONS
 
 PREFIX = "saas."
@@ -42,20 +42,6 @@ FIXED_LABELS = {
     "dimension": {"country", "channel"},
     "age": {str(a) for a in range(COHORT_MONTHS)},
 }
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-class NoWait:
-    async def sync(self, max_age: float = 0.0) -> None:
-        return None
 
 
 async def _nothing(*_args: Any) -> None:
