@@ -13,6 +13,7 @@ duplicate counts, and the proof that a fact read back is this worker's own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
@@ -53,7 +54,11 @@ class UsageNote:
 
 
 Fact = Applied | Rejected | Duplicate | UsageNote
+Build = Callable[[dict[str, Any]], Event]
 _FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+_BUILDERS: dict[str, Build] = {}
+_FRACTIONS: dict[str, Fraction] = {}
+_MAX_FRACTIONS = 4096  # distinct rate strings kept parsed (a handful per currency and day)
 
 
 def input_key(topic: str, partition: int, offset: int, index: int) -> str:
@@ -91,24 +96,86 @@ def _body(fact: Fact) -> dict[str, Any]:
 
 
 def encode(fact: Fact) -> bytes:
+    """One fact as a JSON object; an applied event is the flat object of its fields plus
+    `_topic`, `_src` and `_fx`. (orjson's native dataclass output measured no faster
+    than this dict: 1.23 vs 1.22 us per subscription fact.)"""
     return orjson.dumps(_body(fact))
 
 
 def decode(body: dict[str, Any]) -> Fact:
     """Inverse of `encode` on the decoded JSON object (facts are written by the engine)."""
+    if "_topic" in body:
+        fx = body.get("_fx")
+        pinned = {cur: fraction(rate) for cur, rate in fx.items()} if fx else {}
+        return Applied(_builder(body["type"])(body), body["_topic"], pinned, body.get("_src", ""))
     if "_reject" in body:
         return Rejected(body["_reject"], body["_key"])
     if "_dup" in body:
         return Duplicate(body["_dup"], body["_key"])
     if "_usage" in body:
         return UsageNote([(customer, day) for customer, day in body["_usage"]])
-    values = dict(body)
-    pinned = {cur: Fraction(rate) for cur, rate in values.pop("_fx", {}).items()}
-    topic = values.pop("_topic")
-    source = values.pop("_src", "")
-    if "rate" in values:
-        values["rate"] = Fraction(values["rate"])
-    return Applied(schema.SPECS[values["type"]].cls(**values), topic, pinned, source)
+    raise ValueError(f"not a fact: {sorted(body)[:8]}")
+
+
+def fraction(text: str) -> Fraction:
+    """`Fraction(text)`, parsed once per distinct text: the same few rates are pinned
+    by thousands of facts, and parsing one costs microseconds."""
+    value = _FRACTIONS.get(text)
+    if value is None:
+        if len(_FRACTIONS) >= _MAX_FRACTIONS:
+            _FRACTIONS.clear()
+        value = _FRACTIONS[text] = Fraction(text)
+    return value
+
+
+def _builder(type_: str) -> Build:
+    build = _BUILDERS.get(type_)
+    if build is None:
+        build = _BUILDERS[type_] = _make_builder(schema.SPECS[type_].cls)
+    return build
+
+
+def _slot(cls: type[Event], name: str) -> Any:
+    """The member descriptor of slot `name` (declared by `cls` or one of its bases)."""
+    return next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+
+
+def _make_builder(cls: type[Event]) -> Build:
+    """A constructor of `cls` from a fact body that ignores the body's other keys.
+
+    Events are frozen dataclasses: their `__init__` sets each field through
+    `object.__setattr__`, 3-5 us for a subscription event, more than the rest of
+    decoding a fact. Facts are written by the engine from constructed events, so
+    setting the slots directly builds the same (equal, hashable) event in a
+    third of the time. A body without one of the fields (written before the
+    field was added) goes through `__init__`, which supplies the default."""
+    names = _names(cls)
+    parsed = {"rate"} if cls is FxRate else set()
+    setters = tuple((name, _slot(cls, name).__set__) for name in names if name not in parsed)
+    parsers = tuple((name, _slot(cls, name).__set__) for name in parsed)
+    new = object.__new__
+
+    def build(body: dict[str, Any]) -> Event:
+        event = new(cls)
+        try:
+            for name, set_ in setters:
+                set_(event, body[name])
+            for name, set_ in parsers:
+                set_(event, fraction(body[name]))
+        except KeyError:
+            return _slow(cls, body, names, parsed)
+        return event
+
+    return build
+
+
+def _slow(
+    cls: type[Event], body: dict[str, Any], names: tuple[str, ...], parsed: set[str]
+) -> Event:
+    values = {name: body[name] for name in names if name in body}
+    for name in parsed & values.keys():
+        values[name] = fraction(values[name])
+    return cls(**values)
 
 
 def source_of(body: dict[str, Any]) -> str:
