@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -61,7 +62,8 @@ class Runtime(Service):
         self.usage = UsageOwner(
             self.view, self.store, topic(schema.USAGE_STATE), topic(schema.FACTS)
         )
-        self.outbox = Outbox(topic(schema.FACTS), self.send)
+        self._origin: tuple[Store, tuple[str, bytes]] | None = None
+        self.outbox = Outbox(topic(schema.FACTS), self._send_own_facts)
         self.router = Router(
             settings.prefix, self.store, self.reader, self.send, self.outbox, self.usage
         )
@@ -86,10 +88,30 @@ class Runtime(Service):
     async def send(self, topic: str, key: bytes | None, value: bytes | None) -> Any:
         return await self.app.producer.send(topic, key, value, None, None, None)
 
+    def origin(self) -> tuple[str, bytes]:
+        """The header that marks fact packs made by this runtime for its current store: a
+        new process, or a store swapped in by a snapshot restore, gets a new one."""
+        if self._origin is None or self._origin[0] is not self.store:
+            self._origin = (self.store, (ORIGIN_HEADER, uuid.uuid4().hex.encode()))
+        return self._origin[1]
+
+    async def _send_own_facts(self, topic: str, key: bytes | None, value: bytes | None) -> Any:
+        """The outbox's send: every fact in it was applied to this store before it was
+        added (engine/router.py), so the pack is tagged with `origin()` and the reader
+        skips it unread."""
+        headers = [self.origin()]
+        return await self.app.producer.send(topic, key, value, None, None, headers)
+
     # -- reader handlers (every worker, every partition) ---------------------
     def _on_fact(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.headers and self._is_own(record.headers):
+            return  # read-your-writes: applied here before it was sent
         for body in unpack(record.value or b"{}"):
             self._apply_fact(body)
+
+    def _is_own(self, headers: Sequence[tuple[str, bytes]]) -> bool:
+        origin = self._origin
+        return origin is not None and origin[0] is self.store and origin[1] in headers
 
     def _apply_fact(self, body: dict[str, Any]) -> None:
         if self.store.knows_input(wire.source_of(body)):
@@ -198,6 +220,8 @@ def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
     return process
 
 
+# The Kafka header naming the runtime (and store) that made a fact pack.
+ORIGIN_HEADER = "streamkpi-origin"
 # Partition batches an input topic's stream may hold (Faust's queue counts
 # events, here batches: each at most one fetch of one partition, 1 MiB); a
 # smaller STREAMKPI_STREAM_BUFFER lowers it.

@@ -44,7 +44,9 @@ def runtime(loop: asyncio.AbstractEventLoop, captured: Captured) -> Runtime:
 
 
 def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(topic=topic, partition=partition, offset=offset, key=None, value=value)
+    return SimpleNamespace(
+        topic=topic, partition=partition, offset=offset, key=None, value=value, headers=()
+    )
 
 
 @pytest.fixture
