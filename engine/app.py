@@ -114,20 +114,21 @@ class Runtime(Service):
         return origin is not None and origin[0] is self.store and origin[1] in headers
 
     def _apply_fact(self, body: dict[str, Any]) -> None:
-        if self.store.knows_input(wire.source_of(body)):
+        store = self.store
+        if store.knows_input(wire.source_of(body)):
             return  # this worker applied the input itself (read-your-writes)
         fact = wire.decode(body)
-        if isinstance(fact, wire.Rejected):
-            self.store.count_rejection(fact.key, fact.reason)
-        elif isinstance(fact, wire.Duplicate):
-            self.store.count_duplicate(fact.key, fact.topic)
-        elif isinstance(fact, wire.UsageNote):
-            for customer, day in fact.activity:
-                self.store.note_usage(customer, day)
-        else:
-            self.store.apply(fact.event, fact.topic, fact.pinned, wire.partition_of(fact.source))
+        if isinstance(fact, wire.Applied):  # nearly every fact
+            store.apply(fact.event, fact.topic, fact.pinned, wire.partition_of(fact.source))
             if fact.source:
-                self.store.remember_input(fact.source)
+                store.remember_input(fact.source)
+        elif isinstance(fact, wire.Rejected):
+            store.count_rejection(fact.key, fact.reason)
+        elif isinstance(fact, wire.Duplicate):
+            store.count_duplicate(fact.key, fact.topic)
+        else:
+            for customer, day in fact.activity:
+                store.note_usage(customer, day)
 
     def _on_business(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.value and b"fx.rate" in record.value:

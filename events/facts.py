@@ -24,9 +24,13 @@ from events import schema
 from events.types import Event, FxRate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Applied:
-    """An accepted event from input topic suffix `topic`, with the rates it pinned."""
+    """An accepted event from input topic suffix `topic`, with the rates it pinned.
+
+    Not frozen: one is made per fact on the owner and per fact folded (a frozen
+    dataclass's `__init__` costs ~1 us more for its four fields), and it is
+    unhashable anyway (`pinned`)."""
 
     event: Event
     topic: str
@@ -107,7 +111,8 @@ def decode(body: dict[str, Any]) -> Fact:
     if "_topic" in body:
         fx = body.get("_fx")
         pinned = {cur: fraction(rate) for cur, rate in fx.items()} if fx else {}
-        return Applied(_builder(body["type"])(body), body["_topic"], pinned, body.get("_src", ""))
+        build = _BUILDERS.get(body["type"]) or _builder(body["type"])
+        return Applied(build(body), body["_topic"], pinned, body.get("_src", ""))
     if "_reject" in body:
         return Rejected(body["_reject"], body["_key"])
     if "_dup" in body:
