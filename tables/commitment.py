@@ -3,8 +3,8 @@ cancellation is scheduled, and the number of such paying subscriptions.
 
 A schedule is set by `subscription.changed` with `cancel_at_period_end: true`
 and cleared by `false`, by the cancel itself and by a new start of the same
-subscription (tables/subscriptions.py); this family only sums the per-customer
-scheduled MRR before and after each change.
+subscription (tables/subscriptions.py); this family only sums the change of
+scheduled MRR and pending count each event makes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ class Commitment:
         self.pending = 0
 
     def on_change(self, change: Change) -> None:
-        (old_mrr, old_count), (new_mrr, new_count) = change.old_scheduled, change.new_scheduled
-        self.scheduled += new_mrr - old_mrr
-        self.pending += new_count - old_count
+        mrr, count = change.scheduled
+        self.scheduled += mrr
+        self.pending += count
 
     def samples(self, mrr: Money) -> Iterator[Sample]:
         yield "saas_committed_mrr", (), major_mrr(mrr - self.scheduled, self.minor)

@@ -42,12 +42,12 @@ class Mrr:
             self.since_start[move.kind] += move.amount
         self.total += new - old
         self.paying += (new > 0) - (old > 0)
-        self._book_plans(change.old_plans, change.new_plans)
+        self._book_plans(change.plans)
         return moves
 
-    def _book_plans(self, before: dict[str, Money], after: dict[str, Money]) -> None:
-        for plan in before.keys() | after.keys():
-            old, new = before.get(plan, 0), after.get(plan, 0)
+    def _book_plans(self, plans: dict[str, tuple[Money, Money]]) -> None:
+        """Per plan, the customer's MRR on it moved from `old` to `new`."""
+        for plan, (old, new) in plans.items():
             self.plans[plan] = self.plans.get(plan, 0) + new - old
             self.plan_customers[plan] = self.plan_customers.get(plan, 0) + (new > 0) - (old > 0)
             if not self.plans[plan] and not self.plan_customers[plan]:

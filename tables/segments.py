@@ -72,46 +72,51 @@ class Segments:
         customer_id: str = getattr(event, "customer_id")  # noqa: B009 - subscription events
         old_mrr = self.mrr.get(customer_id, 0)
         if isinstance(event, t.CustomerUpdated):
-            self._book(customer_id, old_mrr, -1)
+            self._rebook(customer_id, old_mrr, 0)
             self._move_history(customer_id, -1)
             for dimension in DIMENSIONS:
                 value = getattr(event, dimension)
                 if value is not None:
                     self.attrs[dimension][customer_id] = value
             self._move_history(customer_id, +1)
-            self._book(customer_id, new_mrr, +1)
+            self._rebook(customer_id, 0, new_mrr)
         elif new_mrr != old_mrr:
-            self._book(customer_id, old_mrr, -1)
-            self._book(customer_id, new_mrr, +1)
+            self._rebook(customer_id, old_mrr, new_mrr)
         if moves:
             self._remember(customer_id, event.day, moves)
 
-    def _book(self, customer_id: str, mrr: Money, sign: int) -> None:
-        """Add (+1) or remove (−1) a paying customer's MRR in its current segments."""
-        if sign > 0 and mrr:
-            self.mrr[customer_id] = mrr
-        elif sign < 0:
+    def _rebook(self, customer_id: str, old: Money, new: Money) -> None:
+        """The customer's MRR moved from `old` to `new` in its current segments
+        (0 = not paying: taken out of, or put into, its segments' paying count)."""
+        if new:
+            self.mrr[customer_id] = new
+        else:
             self.mrr.pop(customer_id, None)
-        if not mrr:
+        if new == old:
             return
+        joined = (new > 0) - (old > 0)
         for dimension in DIMENSIONS:
-            name = self.segment(dimension, customer_id)
+            name = self.attrs[dimension].get(customer_id, UNKNOWN)
             totals, paying = self.seg_mrr[dimension], self.seg_paying[dimension]
-            totals[name] = totals.get(name, 0) + sign * mrr
-            paying[name] = paying.get(name, 0) + sign
-            if not paying[name]:
+            totals[name] = totals.get(name, 0) + new - old
+            count = paying[name] = paying.get(name, 0) + joined
+            if not count:
                 del totals[name], paying[name]
 
     def _add(self, customer_id: str, day: int, move: Movement, sign: int) -> None:
         """Add (+1) or remove (−1) one movement in the day sums of the customer's segments."""
         for dimension in DIMENSIONS:
-            days = self.sums[dimension].setdefault(self.segment(dimension, customer_id), {})
+            name = self.attrs[dimension].get(customer_id, UNKNOWN)
+            segments = self.sums[dimension]
+            days = segments.get(name)
+            if days is None:
+                days = segments[name] = {}
             cell = days.get(day)
             if cell is None:
                 cell = days[day] = Figures()
             cell.amount[move.kind] += sign * move.amount
             cell.count[move.kind] += sign
-            if not any(cell.count.values()):
+            if sign < 0 and not any(cell.count.values()):
                 del days[day]
 
     def _move_history(self, customer_id: str, sign: int) -> None:

@@ -62,40 +62,31 @@ class Customer:
     mrr: Money = 0
     recent_ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
 
-    def scheduled(self) -> tuple[Money, int]:
-        """MRR and number of paying subscriptions whose cancellation is scheduled."""
-        mrr: Money = 0
-        count = 0
+    def plan_mrr(self, plan: str) -> Money:
+        """The customer's MRR on `plan` (all its subscriptions on it)."""
+        total: Money = 0
         for sub in self.subscriptions.values():
-            value = sub.mrr()
-            if sub.cancel_scheduled and value:
-                mrr += value
-                count += 1
-        return mrr, count
-
-    def plan_mrr(self) -> dict[str, Money]:
-        plans: dict[str, Money] = {}
-        for sub in self.subscriptions.values():
-            value = sub.mrr()
-            if value:
-                plans[sub.plan] = plans.get(sub.plan, 0) + value
-        return plans
+            if sub.plan == plan:
+                total += sub.mrr()
+        return total
 
 
 @dataclass(slots=True)
 class Change:
+    """What one event did to one customer. An event touches at most one
+    subscription, so the per-plan and scheduled figures are deltas of it."""
+
     old_mrr: Money
     new_mrr: Money
-    old_plans: dict[str, Money]
-    new_plans: dict[str, Money]
     had_mrr: bool
+    # plan -> (customer MRR on it before, after), for the plans the event touched
+    plans: dict[str, tuple[Money, Money]] = field(default_factory=dict)
     involuntary: bool = False
     trial_started: bool = False
     converted: bool = False
     trial_ended: bool = False
     pinned: dict[str, Fraction] = field(default_factory=dict)
-    old_scheduled: tuple[Money, int] = (0, 0)
-    new_scheduled: tuple[Money, int] = (0, 0)
+    scheduled: tuple[Money, int] = (0, 0)  # change of scheduled MRR, of pending count
 
 
 def _rate(currency: str, event: t.Event, rate_for: RateFor) -> Fraction:
@@ -196,15 +187,43 @@ def _lifecycle(sub: Subscription, event: t.Event, rate_for: RateFor, rep: str, c
         ch.involuntary = event.reason == "payment_failed"
 
 
+def _footprint(sub: Subscription | None) -> tuple[str, Money, bool]:
+    """(plan, MRR, cancellation scheduled with MRR) of one subscription; none: no MRR."""
+    if sub is None:
+        return "", 0, False
+    mrr = sub.mrr()
+    return sub.plan, mrr, sub.cancel_scheduled and mrr > 0
+
+
+def _account(
+    customer: Customer, change: Change, before: tuple[str, Money, bool], sub_id: str
+) -> None:
+    """Fill `change` from the touched subscription's footprint before and after."""
+    after = _footprint(customer.subscriptions.get(sub_id))
+    if after == before:
+        return
+    (old_plan, old, old_sched), (new_plan, new, new_sched) = before, after
+    change.new_mrr = customer.mrr = customer.mrr + new - old
+    for plan in {old_plan, new_plan} - {""}:
+        now = customer.plan_mrr(plan)
+        was = now - (new if plan == new_plan else 0) + (old if plan == old_plan else 0)
+        if was != now:
+            change.plans[plan] = (was, now)
+    change.scheduled = (
+        (new if new_sched else 0) - (old if old_sched else 0),
+        new_sched - old_sched,
+    )
+
+
 def apply(customer: Customer, event: t.Event, rate_for: RateFor, reporting: str) -> Change:
     """Apply one subscription-topic event; on `Rejected` the customer is left unchanged
     (every rule that can reject runs before the first mutation)."""
-    change = Change(customer.mrr, 0, customer.plan_mrr(), {}, customer.had_mrr)
-    change.old_scheduled = customer.scheduled()
+    change = Change(customer.mrr, customer.mrr, customer.had_mrr)
+    sub_id: str = getattr(event, "subscription_id", "")
+    before = _footprint(customer.subscriptions.get(sub_id))
     _transition(customer, event, rate_for, reporting, change)
-    change.new_scheduled = customer.scheduled()
-    change.new_plans = customer.plan_mrr()
-    change.new_mrr = customer.mrr = sum(change.new_plans.values(), start=0)
+    if sub_id:
+        _account(customer, change, before, sub_id)
     customer.had_mrr = customer.had_mrr or change.new_mrr > 0
     customer.recent_ids[event.event_id] = None
     if len(customer.recent_ids) > RECENT_IDS_PER_CUSTOMER:
