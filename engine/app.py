@@ -247,8 +247,10 @@ def create_app(
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.partitions,
-            maxsize=min(BATCH_QUEUE, settings.stream_buffer),
         )
+        # faust 0.15's App.topic takes `maxsize` but does not pass it on: the queue
+        # held `stream_buffer_maxsize` (16,384) batches, i.e. a whole backlog.
+        topic.maxsize = min(BATCH_QUEUE, settings.stream_buffer)
         process = _usage_agent(runtime) if suffix == schema.USAGE else _agent(runtime, suffix)
         app.agent(topic, name=f"streamkpi.{suffix}")(process)
     app.on_partitions_revoked.connect(runtime.on_revoked)

@@ -1,0 +1,47 @@
+"""The worker's input streams and the usage owner: what bounds a worker's memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from engine.app import BATCH_QUEUE, create_app
+from engine.settings import Settings
+from events import schema
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+
+
+def _input_queues(settings: Settings, loop: asyncio.AbstractEventLoop) -> dict[str, int]:
+    app, _runtime = create_app(settings, loop)
+    inputs = {settings.topic(s) for s in schema.INPUT_TOPICS}
+    queues = {}
+    for agent in app.agents.values():
+        name = agent.channel.get_topic_name()
+        if name in inputs:
+            # the queue the agent's stream reads (Faust builds it on the iterator clone)
+            queues[name] = agent.channel.clone(is_iterator=True).queue.maxsize
+    assert set(queues) == inputs
+    return queues
+
+
+def test_an_input_stream_holds_at_most_a_few_partition_batches(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # faust 0.15's App.topic drops `maxsize`: the queue then held 16,384 batches and a
+    # worker started on a backlog read all of it into memory (10 M users: 1.9 GiB)
+    settings = Settings(bootstrap="127.0.0.1:1", metrics_port=0)
+    assert set(_input_queues(settings, loop).values()) == {BATCH_QUEUE}
+
+
+def test_a_smaller_stream_buffer_lowers_the_queue(loop: asyncio.AbstractEventLoop) -> None:
+    settings = Settings(bootstrap="127.0.0.1:1", metrics_port=0, stream_buffer=3)
+    assert set(_input_queues(settings, loop).values()) == {3}
