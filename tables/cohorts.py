@@ -12,9 +12,10 @@ so they can never be exported again).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from tables.money import Money
 from tables.movements import NEW, SIGN, Movement
@@ -39,10 +40,18 @@ def month_label(month: int) -> str:
 
 
 class Cohorts:
+    """Per cohort, the month-by-month changes of its MRR and of its customers with
+    MRR > 0 (`steps`), kept as each movement arrives: a report adds up at most
+    12 × 12 steps instead of walking every member."""
+
     def __init__(self) -> None:
         self.cohort_of: dict[str, int] = {}
         self.members: dict[int, list[str]] = {}
         self.nets: dict[str, dict[int, Money]] = {}  # customer -> month -> signed sum
+        # cohort -> month -> change at the end of that month (months before the cohort's
+        # own are booked at the cohort month: its month-end MRR includes them)
+        self.mrr_steps: dict[int, dict[int, Money]] = {}
+        self.alive_steps: dict[int, dict[int, int]] = {}
         self._newest = -(10**9)
 
     def on_change(self, customer_id: str, ts: float, moves: tuple[Movement, ...]) -> None:
@@ -52,11 +61,26 @@ class Cohorts:
         if moves[0].kind == NEW and customer_id not in self.cohort_of:
             self.cohort_of[customer_id] = month
             self.members.setdefault(month, []).append(customer_id)
-        if customer_id not in self.cohort_of:
+            self.mrr_steps.setdefault(month, {})
+            self.alive_steps.setdefault(month, {})
+        cohort = self.cohort_of.get(customer_id)
+        if cohort is None:
             return  # never new here (its cohort was forgotten): no cohort to report
-        nets = self.nets.setdefault(customer_id, {})
+        delta: Money = 0
         for move in moves:
-            nets[month] = nets.get(month, 0) + SIGN[move.kind] * move.amount
+            delta += SIGN[move.kind] * move.amount
+        nets = self.nets.setdefault(customer_id, {})
+        if not nets or month >= max(nets):  # in event-time order: only the last step moves
+            total = sum(nets.values(), start=0)
+            _add(self.alive_steps[cohort], max(month, cohort), (total + delta > 0) - (total > 0))
+            nets[month] = nets.get(month, 0) + delta
+        else:  # a late movement: the customer's whole step function may change
+            before = _alive_steps(nets, cohort)
+            nets[month] = nets.get(month, 0) + delta
+            after = _alive_steps(nets, cohort)
+            for step in before.keys() | after.keys():
+                _add(self.alive_steps[cohort], step, after.get(step, 0) - before.get(step, 0))
+        _add(self.mrr_steps[cohort], max(month, cohort), delta)
         self._forget_before(month - MONTHS + 1)
 
     def _forget_before(self, oldest: int) -> None:
@@ -67,6 +91,7 @@ class Cohorts:
             for customer_id in self.members.pop(month):
                 del self.cohort_of[customer_id]  # `new` happens once: never again
                 self.nets.pop(customer_id, None)
+            del self.mrr_steps[month], self.alive_steps[month]
 
     def samples(self, asof_ts: float | None) -> Iterator[Sample]:
         if asof_ts is None:
@@ -75,29 +100,43 @@ class Cohorts:
         for cohort in range(now - MONTHS + 1, now + 1):
             members = self.members.get(cohort)
             if members:
-                yield from self._cohort(cohort, now, members)
+                yield from self._cohort(cohort, now, len(members))
 
-    def _cohort(self, cohort: int, now: int, members: list[str]) -> Iterator[Sample]:
+    def _cohort(self, cohort: int, now: int, size: int) -> Iterator[Sample]:
         label = month_label(cohort)
-        yield "saas_cohort_customers", (("cohort", label),), float(len(members))
-        ages = now - cohort + 1
-        alive = [0] * ages
-        mrr: list[Money] = [0] * ages
-        for customer_id in members:
-            for age, value in enumerate(self._month_ends(customer_id, cohort, ages)):
-                alive[age] += value > 0
-                mrr[age] += value
-        for age in range(ages):
+        yield "saas_cohort_customers", (("cohort", label),), float(size)
+        alive = _month_ends(self.alive_steps[cohort], cohort, now)
+        mrr = _month_ends(self.mrr_steps[cohort], cohort, now)
+        for age in range(now - cohort + 1):
             labels = (("cohort", label), ("age", str(age)))
-            yield "saas_cohort_logo_retention", labels, alive[age] / len(members)
+            yield "saas_cohort_logo_retention", labels, int(alive[age]) / size
             yield from optional("saas_cohort_mrr_retention", labels, ratio(mrr[age], mrr[0]))
 
-    def _month_ends(self, customer_id: str, cohort: int, ages: int) -> list[Money]:
-        """The customer's MRR at the end of months cohort … cohort + ages − 1."""
-        nets = self.nets.get(customer_id, {})
-        running: Money = sum((v for m, v in nets.items() if m <= cohort), start=0)
-        ends = [running]
-        for month in range(cohort + 1, cohort + ages):
-            running += nets.get(month, 0)
-            ends.append(running)
-        return ends
+
+def _add(steps: dict[int, Any], month: int, change: Money) -> None:
+    if change:
+        steps[month] = steps.get(month, 0) + change
+
+
+def _month_ends(steps: Mapping[int, Money], cohort: int, now: int) -> list[Money]:
+    """Running sums of `steps` at the end of months cohort … now."""
+    ends: list[Money] = []
+    running: Money = 0
+    for month in range(cohort, now + 1):
+        running += steps.get(month, 0)
+        ends.append(running)
+    return ends
+
+
+def _alive_steps(nets: dict[int, Money], cohort: int) -> dict[int, int]:
+    """Where one customer's MRR > 0 switches on (+1) or off (−1) at a month end."""
+    steps: dict[int, int] = {}
+    running: Money = 0
+    alive = False
+    for month in sorted(nets):
+        running += nets[month]
+        if (running > 0) != alive:
+            alive = not alive
+            step = max(month, cohort)
+            steps[step] = steps.get(step, 0) + (1 if alive else -1)
+    return steps
