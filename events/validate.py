@@ -7,9 +7,11 @@ are applied by the reducers in `tables/`, after the duplicate check.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
@@ -123,13 +125,44 @@ def _check_values(obj: dict[str, Any]) -> Failure | None:
     return None
 
 
-def _build(obj: dict[str, Any], spec: schema.EventSpec, ts: float) -> Event:
-    values = {name: obj[name] for name, _k, _r in spec.fields if obj.get(name) is not None}
-    if "rate" in values:
-        values["rate"] = Fraction(repr(values["rate"]))
-    return spec.cls(
-        event_id=obj["event_id"], type=obj["type"], ts=ts, day=int(ts // _DAY), **values
+@dataclass(frozen=True, slots=True)
+class _Constructor:
+    """How to call one event class positionally (faster than keywords): its own
+    fields in dataclass order, and the defaults that replace an absent value."""
+
+    names: tuple[str, ...]
+    defaults: tuple[tuple[int, Any], ...]
+    rate: int | None  # position of a `rate` (a Fraction built from the JSON number)
+
+
+def _constructor(spec: schema.EventSpec) -> _Constructor:
+    own = [f for f in dataclasses.fields(spec.cls) if f.name not in _COMMON]
+    validated = {name for name, _kind, _required in spec.fields}
+    unchecked = [f.name for f in own if f.name not in validated]
+    assert not unchecked, f"{spec.cls.__name__} fields without a rule: {unchecked}"
+    names = tuple(f.name for f in own)
+    defaults = tuple(
+        (i, f.default)
+        for i, f in enumerate(own)
+        if f.default is not None and f.default is not dataclasses.MISSING
     )
+    return _Constructor(names, defaults, names.index("rate") if "rate" in names else None)
+
+
+_COMMON = ("event_id", "type", "ts", "day")
+_CONSTRUCTORS = {name: _constructor(spec) for name, spec in schema.SPECS.items()}
+
+
+def _build(obj: dict[str, Any], spec: schema.EventSpec, ts: float) -> Event:
+    how = _CONSTRUCTORS[obj["type"]]
+    get = obj.get
+    args = [get(name) for name in how.names]
+    for index, default in how.defaults:
+        if args[index] is None:
+            args[index] = default
+    if how.rate is not None:
+        args[how.rate] = Fraction(repr(args[how.rate]))
+    return spec.cls(obj["event_id"], obj["type"], ts, int(ts // _DAY), *args)
 
 
 def check(obj: dict[str, Any], topic: str, allowed_topic: str | None = None) -> Event | Failure:
