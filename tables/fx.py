@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 from fractions import Fraction
 
+ONE = Fraction(1)  # immutable: one shared instance (Fraction() costs about a microsecond)
+_AFTER_EVERY_ARRIVAL = (float("inf"), Fraction(0))
 
 class FxRates:
     """Per-currency rate history with lookup by event time."""
@@ -33,9 +35,9 @@ class FxRates:
     def rate_at(self, currency: str, ts: float) -> Fraction | None:
         """Reporting-currency units per major unit of `currency` at `ts`, or None if unknown."""
         if currency == self.reporting:
-            return Fraction(1)
+            return ONE
         history = self._history.get(currency)
         if not history:
             return None
-        index = bisect.bisect_right(history, (ts, float("inf"), Fraction(0))) - 1
+        index = bisect.bisect_right(history, (ts, *_AFTER_EVERY_ARRIVAL)) - 1
         return history[index][2] if index >= 0 else None

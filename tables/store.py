@@ -157,7 +157,7 @@ class Store:
         return True
 
     def _rate_for(self, pinned: dict[str, Fraction] | None) -> subs.RateFor:
-        if pinned is None:
+        if not pinned:
             return self.fx.rate_at
         return lambda currency, ts: pinned.get(currency) or self.fx.rate_at(currency, ts)
 
