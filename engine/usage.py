@@ -16,7 +16,7 @@ from typing import Any
 
 from events import facts as wire
 from events import types as t
-from tables.activity import PartitionActivity, UsageView
+from tables.activity import NotedDays, PartitionActivity, UsageView
 from tables.store import Store
 
 # (customer, day) pairs per usage-note fact: one Kafka message stays well below 1 MiB
@@ -31,6 +31,7 @@ class UsageOwner:
         self.state_topic = state_topic
         self.facts_topic = facts_topic
         self.partitions: dict[int, PartitionActivity] = {}
+        self.noted = NotedDays()  # one filter of (customer, day) pairs for all partitions
         self._pending_acks: list[Callable[[], Awaitable[Any]]] = []
         self.pending_bytes = 0  # input applied but not yet covered by a publish
         self.lock = asyncio.Lock()
@@ -38,7 +39,8 @@ class UsageOwner:
     def _state(self, partition: int) -> PartitionActivity:
         state = self.partitions.get(partition)
         if state is None:
-            state = PartitionActivity.restore(partition, self.view.partition_parts(partition))
+            parts = self.view.partition_parts(partition)
+            state = PartitionActivity.restore(partition, parts, self.noted)
             self.partitions[partition] = state
         return state
 
@@ -58,9 +60,11 @@ class UsageOwner:
 
     async def forget(self) -> None:
         """Partitions revoked: wait for a publish in flight, then drop every state (they are
-        restored from snapshots when assigned again; unacknowledged input is replayed)."""
+        restored from snapshots when assigned again; unacknowledged input is replayed,
+        and the activity it carries reported again: the pairs noted go too)."""
         async with self.lock:
             self.partitions.clear()
+            self.noted.clear()
             self._pending_acks.clear()
             self.pending_bytes = 0
 
