@@ -13,6 +13,7 @@ so they can never be exported again).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -39,15 +40,25 @@ def month_label(month: int) -> str:
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
+@dataclass(slots=True)
+class Member:
+    """One customer of a cohort: its signed movement sums per month, their total (its
+    MRR now) and the latest month with a movement."""
+
+    cohort: int
+    last: int
+    total: Money = 0
+    nets: dict[int, Money] = field(default_factory=dict)
+
+
 class Cohorts:
     """Per cohort, the month-by-month changes of its MRR and of its customers with
     MRR > 0 (`steps`), kept as each movement arrives: a report adds up at most
     12 × 12 steps instead of walking every member."""
 
     def __init__(self) -> None:
-        self.cohort_of: dict[str, int] = {}
+        self.customers: dict[str, Member] = {}
         self.members: dict[int, list[str]] = {}
-        self.nets: dict[str, dict[int, Money]] = {}  # customer -> month -> signed sum
         # cohort -> month -> change at the end of that month (months before the cohort's
         # own are booked at the cohort month: its month-end MRR includes them)
         self.mrr_steps: dict[int, dict[int, Money]] = {}
@@ -58,21 +69,22 @@ class Cohorts:
         if not moves:
             return
         month = month_of(ts)
-        if moves[0].kind == NEW and customer_id not in self.cohort_of:
-            self.cohort_of[customer_id] = month
+        member = self.customers.get(customer_id)
+        if member is None:
+            if moves[0].kind != NEW:
+                return  # never new here (its cohort was forgotten): no cohort to report
+            member = self.customers[customer_id] = Member(month, month)
             self.members.setdefault(month, []).append(customer_id)
             self.mrr_steps.setdefault(month, {})
             self.alive_steps.setdefault(month, {})
-        cohort = self.cohort_of.get(customer_id)
-        if cohort is None:
-            return  # never new here (its cohort was forgotten): no cohort to report
         delta: Money = 0
         for move in moves:
             delta += SIGN[move.kind] * move.amount
-        nets = self.nets.setdefault(customer_id, {})
-        if not nets or month >= max(nets):  # in event-time order: only the last step moves
-            total = sum(nets.values(), start=0)
-            _add(self.alive_steps[cohort], max(month, cohort), (total + delta > 0) - (total > 0))
+        cohort, nets = member.cohort, member.nets
+        if month >= member.last:  # in event-time order: only the last step moves
+            alive = (member.total + delta > 0) - (member.total > 0)
+            _add(self.alive_steps[cohort], max(month, cohort), alive)
+            member.last = month
             nets[month] = nets.get(month, 0) + delta
         else:  # a late movement: the customer's whole step function may change
             before = _alive_steps(nets, cohort)
@@ -80,6 +92,7 @@ class Cohorts:
             after = _alive_steps(nets, cohort)
             for step in before.keys() | after.keys():
                 _add(self.alive_steps[cohort], step, after.get(step, 0) - before.get(step, 0))
+        member.total += delta
         _add(self.mrr_steps[cohort], max(month, cohort), delta)
         self._forget_before(month - MONTHS + 1)
 
@@ -89,8 +102,7 @@ class Cohorts:
         self._newest = oldest
         for month in [m for m in self.members if m < oldest]:
             for customer_id in self.members.pop(month):
-                del self.cohort_of[customer_id]  # `new` happens once: never again
-                self.nets.pop(customer_id, None)
+                del self.customers[customer_id]  # `new` happens once: never again
             del self.mrr_steps[month], self.alive_steps[month]
 
     def samples(self, asof_ts: float | None) -> Iterator[Sample]:

@@ -1,8 +1,9 @@
 """Revenue concentration over paying customers: top-k shares and the Herfindahl index.
 
-An order-statistics structure (a sorted multiset of customer MRR) is updated in
-O(log n) per change; shares are read at scrape time in O(k). Exact: values are
-integers or fractions, never floats, until the result.
+A sorted multiset of customer MRR (counts per distinct value) is updated in
+O(1), O(log n) when a value appears or disappears; shares are read at scrape
+time in O(k). Exact: values are integers or fractions, never floats, until the
+result.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from tables.samples import Sample, optional
 
 
 class Concentration:
+    """Paying customers' MRR as value -> how many customers have it, plus the distinct
+    values in order: most changes move a customer between values others already
+    have (plan prices × quantities), which costs two dict updates; the sorted list
+    only changes when a value appears or disappears."""
+
     def __init__(self) -> None:
-        self._values: SortedList = SortedList()
+        self._count: dict[Money, int] = {}
+        self._distinct: SortedList = SortedList()
+        self._customers = 0
         self._sum: Money = 0
         self._squares: Money = 0
 
@@ -27,11 +35,21 @@ class Concentration:
         if old == new:
             return
         if old > 0:
-            self._values.remove(old)
+            left = self._count[old] - 1
+            if left:
+                self._count[old] = left
+            else:
+                del self._count[old]
+                self._distinct.remove(old)
+            self._customers -= 1
             self._sum -= old
             self._squares -= old * old
         if new > 0:
-            self._values.add(new)
+            had = self._count.get(new, 0)
+            if not had:
+                self._distinct.add(new)
+            self._count[new] = had + 1
+            self._customers += 1
             self._sum += new
             self._squares += new * new
 
@@ -39,12 +57,18 @@ class Concentration:
         """Share of MRR held by the `count` largest customers; None without MRR."""
         if not self._sum or count <= 0:
             return None
-        top = sum(self._values[-count:], start=0)
+        top: Money = 0
+        for value in reversed(self._distinct):
+            taken = min(count, self._count[value])
+            top += taken * value
+            count -= taken
+            if not count:
+                break
         return float(Fraction(top) / Fraction(self._sum))
 
     def top_percent_count(self, percent: int) -> int:
         """⌈percent % × n⌉ customers."""
-        return -(-len(self._values) * percent // 100)
+        return -(-self._customers * percent // 100)
 
     def hhi(self) -> float | None:
         if not self._sum:
@@ -52,7 +76,7 @@ class Concentration:
         return float(Fraction(self._squares) / (Fraction(self._sum) ** 2))
 
     def __len__(self) -> int:
-        return len(self._values)
+        return self._customers
 
     def samples(self) -> Iterator[Sample]:
         """Top ⌈20 %⌉ and top-10 shares and the HHI; none while nobody pays."""

@@ -30,3 +30,24 @@ def test_shares_and_hhi_stay_in_range(moves: list[tuple[int, int]]) -> None:
         assert top10 >= top20 - 1e-12
     hhi = conc.hhi()
     assert hhi is not None and 1.0 / n - 1e-12 <= hhi <= 1.0 + 1e-12
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.sampled_from([0, 2900, 9900, 29900])), max_size=150)
+)
+def test_shares_with_many_customers_on_the_same_mrr_equal_a_sort(
+    moves: list[tuple[int, int]],
+) -> None:
+    """Plan prices repeat: customers sharing a value are counted, not listed."""
+    conc, mrr = Concentration(), {}
+    for customer, new in moves:
+        conc.update(mrr.get(customer, 0), new)
+        mrr[customer] = new
+    paying = sorted((v for v in mrr.values() if v > 0), reverse=True)
+    assert len(conc) == len(paying)
+    for count in (1, 3, 10, conc.top_percent_count(20), len(paying) + 5):
+        share = conc.top_share(count)
+        if not paying:
+            assert share is None
+        else:
+            assert share is not None and abs(share - sum(paying[:count]) / sum(paying)) < 1e-12
