@@ -14,6 +14,7 @@ from fractions import Fraction
 ONE = Fraction(1)  # immutable: one shared instance (Fraction() costs about a microsecond)
 _AFTER_EVERY_ARRIVAL = (float("inf"), Fraction(0))
 
+
 class FxRates:
     """Per-currency rate history with lookup by event time."""
 
