@@ -49,9 +49,7 @@ class UsageOwner:
         state = self._state(partition)
         if offset <= state.offset:
             return  # already in the published snapshot: a replay
-        for event in events:
-            state.apply(event, offset)
-        state.offset = offset
+        state.apply_all(events, offset)
 
     def defer_ack(self, ack: Callable[[], Awaitable[Any]], size: int = 0) -> None:
         """Acknowledge after the next publish; `size`: the input bytes it stands for."""

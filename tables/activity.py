@@ -15,7 +15,7 @@ Two halves, both pure:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
@@ -97,6 +97,75 @@ class PartitionActivity:
         elif isinstance(event, t.Visit):
             self._count(event.day, VISITORS, event.visitor_id)
 
+    def apply_all(self, events: Sequence[t.Event], offset: int) -> None:
+        """`apply` each event of the message read at `offset`, with the same result; the
+        batch path's hot loop. Ids reach each counter in the same order as one by one,
+        collected while the day stays the same: one counter update and one dirty mark
+        per day and dimension instead of per event."""
+        if offset > self.offset:
+            self.offset = offset
+        if not events:
+            return
+        self._meta_dirty = True
+        recent, new_ids, last = self._recent, self._new_ids, self._noted.last
+        max_ts, processed, day = self.max_ts, 0, None
+        users: list[str] = []
+        visitors: list[str] = []
+        features: dict[str, list[str]] = {}
+        for event in events:
+            event_id = event.event_id
+            if event_id in recent:
+                self.duplicates += 1
+                continue
+            recent.add(event_id)
+            processed += 1
+            new_ids.append((offset, event_id))
+            if max_ts is None or event.ts > max_ts:
+                max_ts = event.ts
+            if event.day != day:
+                if day is not None:
+                    self._count_day(day, users, visitors, features)
+                    users, visitors, features = [], [], {}
+                day = event.day
+            if isinstance(event, t.Usage):
+                user = event.user_id
+                users.append(user)
+                same = features.get(event.feature)
+                if same is None:
+                    features[event.feature] = [user]
+                else:
+                    same.append(user)
+                if day > last.get(event.customer_id, NEVER):
+                    noted_day = last[event.customer_id] = self._noted.day(day)
+                    self._new_activity.append((event.customer_id, noted_day))
+            elif isinstance(event, t.Visit):
+                visitors.append(event.visitor_id)
+        if day is not None:
+            self._count_day(day, users, visitors, features)
+        self.processed += processed
+        self.max_ts = max_ts
+
+    def _count_day(
+        self, day: int, users: list[str], visitors: list[str], features: dict[str, list[str]]
+    ) -> None:
+        self._count_all(day, USERS, users)
+        self._count_all(day, VISITORS, visitors)
+        for feature, ids in features.items():
+            self._count_all(day, FEATURE + feature, ids)
+
+    def _count_all(self, day: int, dimension: str, items: list[str]) -> None:
+        if not items:
+            return
+        counters = self.days.get(day)
+        if counters is None:
+            counters = self.days[day] = {}
+            self._expire(day)
+        counter = counters.get(dimension)
+        if counter is None:
+            counter = counters[dimension] = DistinctCounter()
+        if counter.add_all(items):
+            self._dirty.add((day, dimension))
+
     def _count(self, day: int, dimension: str, item: str) -> None:
         counters = self.days.get(day)
         if counters is None:
@@ -114,7 +183,7 @@ class PartitionActivity:
             return
         for day in [d for d in self.days if d <= latest - KEEP_DAYS]:
             self._expired.extend(
-                snapshot_key(self.partition, day, dim) for dim in self.days.pop(day)
+                snapshot_key(self.partition, day, dim) for dim in sorted(self.days.pop(day))
             )
 
     def drain(self) -> tuple[list[tuple[str, bytes | None]], list[tuple[str, int]]]:

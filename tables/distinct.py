@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from hashlib import blake2b
 from itertools import accumulate, pairwise
 from typing import Any
@@ -84,6 +84,19 @@ class DistinctCounter:
         if len(items) >= self._threshold:
             self._switch()
         return True
+
+    def add_all(self, items: Sequence[str]) -> bool:
+        """`add` each of `items` in order (the same state); False if that certainly
+        changed nothing. One call per batch of ids instead of one per id."""
+        if not items:
+            return False
+        exact = self._items
+        if exact is None:
+            _feed_all(self._sketch, items)
+            return True
+        before = len(exact)
+        self.update_many(items)
+        return self._items is None or len(exact) != before
 
     def update_many(self, items: Iterable[str]) -> None:
         rest = iter(items)
