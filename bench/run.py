@@ -8,7 +8,8 @@ fresh topics (4 partitions, one topic prefix per scenario) and measures:
 1. raw aiokafka consumption of the single-event usage topic (getmany +
    orjson.loads + a dict update): the ceiling a Python consumer reaches here;
 2. one `streamkpi run --bootstrap` worker on (a) single-event usage messages,
-   (b) the same events batched 100 per message, (c) subscription events:
+   (b) usage events batched 100 per message (5x (a)'s count, so that the phase
+   lasts long enough to measure: ~15 s), (c) subscription events:
    events / (first processed count > 0 -> processed count = N), /metrics
    polled every 0.2 s -- backing off when a scrape is slow, so that polling
    takes at most 10 % of the worker (a scrape runs on its event loop and
@@ -81,6 +82,7 @@ DEFAULT_PHASES = [p for p in ALL_PHASES if p != "latency_batched"]  # opt-in ext
 @dataclass
 class Config:
     events: int
+    batched_events: int
     sub_events: int
     users: int
     sub_customers: int
@@ -99,6 +101,7 @@ class Config:
         events = args.events or (30_000 if quick else 300_000)
         return cls(
             events=events,
+            batched_events=args.batched_events or 5 * events,
             sub_events=args.sub_events or events // 2,
             users=100_000,
             sub_customers=20_000,
@@ -148,8 +151,9 @@ class Workloads:
     @cached_property
     def batched(self) -> list[w.Message]:
         cfg = self.config
-        h.log(f"generating (b): the same {cfg.events:,} usage events, 100 per message")
-        return list(w.batched(w.usage_events(cfg.events, users=cfg.users, seed=1), size=100))
+        events = cfg.batched_events
+        h.log(f"generating (b): {events:,} usage events, 100 per message")
+        return list(w.batched(w.usage_events(events, users=cfg.users, seed=1), size=100))
 
     @cached_property
     def scaling(self) -> list[w.Message]:
@@ -193,7 +197,7 @@ class Bench:
                 "batched",
                 USAGE,
                 loads.batched,
-                cfg.events,
+                cfg.batched_events,
                 "engine_batched_events_per_s",
                 "(b) 100 usage events per message",
             ),
@@ -832,7 +836,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.run", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
-        "--events", type=int, help="usage events of (a)/(b) (default 300k; --quick 30k)"
+        "--events", type=int, help="usage events of (a) (default 300k; --quick 30k)"
+    )
+    parser.add_argument(
+        "--batched-events",
+        type=int,
+        help="usage events of (b), 100 per message (default 5x --events: a 300k-event phase "
+        "lasted ~3 s, measured with polls up to 2 s apart)",
     )
     parser.add_argument("--quick", action="store_true", help="a ~2 minute smoke run")
     parser.add_argument("--sub-events", type=int, help="subscription events (default events/2)")
