@@ -161,7 +161,7 @@ class Runtime(Service):
     async def _publish_forever(self) -> None:
         while not self.should_stop:
             await asyncio.sleep(self.settings.publish_interval)
-            await self.usage.publish(self.send)
+            await self.usage.publish(self.send, self._send_own_facts)
 
     async def _flush_forever(self) -> None:
         while not self.should_stop:
@@ -216,7 +216,7 @@ def _usage_agent(runtime: Runtime) -> Callable[[faust.StreamT], Any]:
             if await runtime.router.handle_batch(schema.USAGE, records):
                 runtime.usage.defer_ack(partial(unacked.ack, event), _size(records))
             if runtime.usage.pending_bytes >= MAX_UNPUBLISHED:
-                await runtime.usage.publish(runtime.send)
+                await runtime.usage.publish(runtime.send, runtime._send_own_facts)
 
     return process
 

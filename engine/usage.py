@@ -66,16 +66,20 @@ class UsageOwner:
             self._pending_acks.clear()
             self.pending_bytes = 0
 
-    async def publish(self, send: Send) -> int:
+    async def publish(self, send: Send, send_notes: Send | None = None) -> int:
         """Send every changed snapshot and activity fact, then acknowledge the covered messages.
+
+        `send_notes` sends the usage-note facts (default `send`): they are noted in
+        `store` before they are sent, so a runtime can tag them as its own and its
+        reader skip them (engine/app.py `Runtime._send_own_facts`).
 
         Runs under `lock`, which revocation takes too: an old owner never sends a
         snapshot after it gave the partition up (it would overwrite the new owner's).
         """
         async with self.lock:
-            return await self._publish(send)
+            return await self._publish(send, send_notes or send)
 
-    async def _publish(self, send: Send) -> int:
+    async def _publish(self, send: Send, send_notes: Send) -> int:
         acks, self._pending_acks, self.pending_bytes = self._pending_acks, [], 0
         sent = 0
         for partition, state in list(self.partitions.items()):
@@ -89,7 +93,7 @@ class UsageOwner:
                 # in pieces: a fast partition can see many (customer, day) pairs per drain
                 for start in range(0, len(activity), NOTES_PER_FACT):
                     note = wire.UsageNote(activity[start : start + NOTES_PER_FACT])
-                    await send(self.facts_topic, str(partition).encode(), wire.encode(note))
+                    await send_notes(self.facts_topic, str(partition).encode(), wire.encode(note))
             sent += len(snapshots)
         for ack in acks:
             await ack()
