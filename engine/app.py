@@ -96,9 +96,10 @@ class Runtime(Service):
         return self._origin[1]
 
     async def _send_own_facts(self, topic: str, key: bytes | None, value: bytes | None) -> Any:
-        """The outbox's send: every fact in it was applied to this store before it was
-        added (engine/router.py), so the pack is tagged with `origin()` and the reader
-        skips it unread."""
+        """The send of facts this store already holds: the outbox's packs (the router
+        adds a fact after applying or counting its input) and the usage notes (noted
+        in the store before they are sent, engine/usage.py). Tagged with `origin()`,
+        so the reader skips them unread; anything sent here must keep that promise."""
         headers = [self.origin()]
         return await self.app.producer.send(topic, key, value, None, None, headers)
 
