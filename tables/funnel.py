@@ -25,6 +25,8 @@ class Funnel:
         self._days = Ledger()
 
     def on_change(self, day: int, change: Change) -> None:
+        if not (change.trial_started or change.converted or change.trial_ended):
+            return  # most changes are not trial steps
         for flag, key in (
             (change.trial_started, TRIALS),
             (change.converted, CONVERSIONS),

@@ -204,7 +204,9 @@ def _account(
         return
     (old_plan, old, old_sched), (new_plan, new, new_sched) = before, after
     change.new_mrr = customer.mrr = customer.mrr + new - old
-    for plan in {old_plan, new_plan} - {""}:
+    for plan in (old_plan,) if old_plan == new_plan else (old_plan, new_plan):
+        if not plan:
+            continue  # no subscription before (or after)
         now = customer.plan_mrr(plan)
         was = now - (new if plan == new_plan else 0) + (old if plan == old_plan else 0)
         if was != now:
