@@ -26,7 +26,7 @@ fresh topics (4 partitions, one topic prefix per scenario) and measures:
    (the headline), and again polled lightly (`*_light_polling` rows);
 4. workload (a) with 1 vs 2 workers of one group;
 5. worker RSS after many distinct users (10 M of 1 M customers, produced as a
-   backlog first: ~4.5 minutes of the run).
+   backlog first: ~3 minutes of the run).
 
 Everything it starts is stopped on exit, error or Ctrl-C. Progress goes to
 stderr; the figures, and a last line `usage_events_per_s=... usage_single_events_per_s=...
@@ -850,7 +850,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--memory-users",
         type=int,
         help="distinct users of the memory run, one customer per 10 (default 10M, the issue's "
-        "target: ~1 min to produce, ~3.5 min to process here; --quick 100k)",
+        "target: ~40 s to produce, ~2 min to process here; --quick 100k)",
     )
     parser.add_argument("--latency-seconds", type=float, help="steady load duration (20; quick 8)")
     parser.add_argument("--latency-rate", type=int, default=5000, help="usage events/s (5000)")
