@@ -9,8 +9,10 @@ are dropped at decode time (forward compatibility).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from fractions import Fraction
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +204,23 @@ SUBSCRIPTION_EVENTS = (
     SubscriptionCanceled,
     CustomerUpdated,
 )
+
+
+Setter = Callable[[Any, Any], None]
+
+
+def slot_setters(cls: type[Event]) -> tuple[tuple[str, Setter], ...]:
+    """(name, setter) of every field of `cls`, in dataclass order.
+
+    A frozen dataclass `__init__` sets each field through `object.__setattr__`
+    (~3 µs for a subscription event); setting the slots of an `object.__new__(cls)`
+    builds the same (equal, hashable, still frozen) event in a third of the time.
+    Only for builders whose values are already checked: `events.validate` after
+    validation, `events.facts` for facts the engine wrote."""
+
+    def setter(name: str) -> Setter:
+        slot = next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+        set_: Setter = slot.__set__
+        return set_
+
+    return tuple((f.name, setter(f.name)) for f in fields(cls))

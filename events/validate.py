@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from events import schema
-from events.types import Event
+from events.types import Event, Setter, slot_setters
 
 Failure = tuple[str, str]
 Rule = Callable[[Any], bool]
@@ -127,42 +127,50 @@ def _check_values(obj: dict[str, Any]) -> Failure | None:
 
 @dataclass(frozen=True, slots=True)
 class _Constructor:
-    """How to call one event class positionally (faster than keywords): its own
-    fields in dataclass order, and the defaults that replace an absent value."""
+    """How to build one event class from a validated object through its slots
+    (`events.types.slot_setters`): the common fields, then its own fields with the
+    default that replaces an absent value."""
 
-    names: tuple[str, ...]
-    defaults: tuple[tuple[int, Any], ...]
-    rate: int | None  # position of a `rate` (a Fraction built from the JSON number)
+    common: tuple[Setter, ...]  # event_id, type, ts, day
+    own: tuple[tuple[str, Setter, Any], ...]
+    rate: Setter | None  # a `rate`: a Fraction built from the JSON number
 
 
 def _constructor(spec: schema.EventSpec) -> _Constructor:
-    own = [f for f in dataclasses.fields(spec.cls) if f.name not in _COMMON]
+    defaults = {f.name: f.default for f in dataclasses.fields(spec.cls)}
+    setters = slot_setters(spec.cls)
     validated = {name for name, _kind, _required in spec.fields}
-    unchecked = [f.name for f in own if f.name not in validated]
+    unchecked = [name for name, _set in setters[4:] if name not in validated]
     assert not unchecked, f"{spec.cls.__name__} fields without a rule: {unchecked}"
-    names = tuple(f.name for f in own)
-    defaults = tuple(
-        (i, f.default)
-        for i, f in enumerate(own)
-        if f.default is not None and f.default is not dataclasses.MISSING
+    assert tuple(name for name, _set in setters[:4]) == ("event_id", "type", "ts", "day")
+    own = tuple(
+        (name, set_, None if defaults[name] is dataclasses.MISSING else defaults[name])
+        for name, set_ in setters[4:]
+        if name != "rate"
     )
-    return _Constructor(names, defaults, names.index("rate") if "rate" in names else None)
+    rate = next((set_ for name, set_ in setters if name == "rate"), None)
+    return _Constructor(tuple(set_ for _name, set_ in setters[:4]), own, rate)
 
 
-_COMMON = ("event_id", "type", "ts", "day")
 _CONSTRUCTORS = {name: _constructor(spec) for name, spec in schema.SPECS.items()}
+_NEW = object.__new__
 
 
 def _build(obj: dict[str, Any], spec: schema.EventSpec, ts: float) -> Event:
     how = _CONSTRUCTORS[obj["type"]]
+    event = _NEW(spec.cls)
+    set_id, set_type, set_ts, set_day = how.common
+    set_id(event, obj["event_id"])
+    set_type(event, obj["type"])
+    set_ts(event, ts)
+    set_day(event, int(ts // _DAY))
     get = obj.get
-    args = [get(name) for name in how.names]
-    for index, default in how.defaults:
-        if args[index] is None:
-            args[index] = default
+    for name, set_, default in how.own:
+        value = get(name)
+        set_(event, default if value is None else value)
     if how.rate is not None:
-        args[how.rate] = Fraction(repr(args[how.rate]))
-    return spec.cls(obj["event_id"], obj["type"], ts, int(ts // _DAY), *args)
+        how.rate(event, Fraction(repr(obj["rate"])))
+    return event
 
 
 def check(obj: dict[str, Any], topic: str, allowed_topic: str | None = None) -> Event | Failure:

@@ -123,3 +123,26 @@ def test_empty_batch_and_batch_outside_usage() -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     assert isinstance(one({**STARTED, "coupon": "X", "nested": {"a": [1]}}), t.SubscriptionStarted)
+
+
+@pytest.mark.parametrize("optional", ["all", "none"])
+def test_validated_events_equal_their_init_built_twins_and_stay_frozen(optional: str) -> None:
+    """The validator builds events through their slots (events.types.slot_setters):
+    the result must be the event `__init__` makes, defaults included, and frozen."""
+    import dataclasses
+
+    from events import schema
+    from tests.events.templates import TEMPLATES
+
+    for name, body in TEMPLATES.items():
+        spec = schema.SPECS[name]
+        required = {field for field, _kind, needed in spec.fields if needed}
+        kept = {k: v for k, v in body.items() if optional == "all" or k in required}
+        event = one({"event_id": "e1", "type": name, "ts": TS, **kept}, spec.topic)
+        assert isinstance(event, t.Event), (name, event)
+        given = {k: v for k, v in kept.items() if k != "rate"}
+        twin = spec.cls(event_id="e1", type=name, ts=event.ts, day=event.day, **given,
+                        **({"rate": event.rate} if "rate" in kept else {}))  # type: ignore[attr-defined]  # fmt: skip
+        assert event == twin and hash(event) == hash(twin), name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            event.event_id = "changed"  # type: ignore[misc]
