@@ -78,15 +78,20 @@ class PartitionActivity:
 
     def apply(self, event: t.Event, offset: int) -> None:
         """Apply one usage/visit event read at `offset` of this partition."""
-        self.offset = max(self.offset, offset)
+        if offset > self.offset:
+            self.offset = offset
         self._meta_dirty = True
-        if event.event_id in self._recent:
+        event_id = event.event_id
+        recent = self._recent
+        if event_id in recent:
             self.duplicates += 1
             return
-        self._recent.add(event.event_id)
+        recent.add(event_id)
         self.processed += 1
-        self._new_ids.append((offset, event.event_id))
-        self.max_ts = event.ts if self.max_ts is None else max(self.max_ts, event.ts)
+        self._new_ids.append((offset, event_id))
+        max_ts = self.max_ts
+        if max_ts is None or event.ts > max_ts:
+            self.max_ts = event.ts
         if isinstance(event, t.Usage):
             self._count(event.day, USERS, event.user_id)
             self._count(event.day, FEATURE + event.feature, event.user_id)
