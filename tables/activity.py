@@ -162,19 +162,14 @@ class PartitionActivity:
             self._count_all(day, FEATURE + feature, ids)
 
     def _count_all(self, day: int, dimension: str, items: list[str]) -> None:
-        if not items:
-            return
-        counters = self.days.get(day)
-        if counters is None:
-            counters = self.days[day] = {}
-            self._expire(day)
-        counter = counters.get(dimension)
-        if counter is None:
-            counter = counters[dimension] = DistinctCounter()
-        if counter.add_all(items):
+        if items and self._counter(day, dimension).add_all(items):
             self._dirty.add((day, dimension))
 
     def _count(self, day: int, dimension: str, item: str) -> None:
+        if self._counter(day, dimension).add(item):
+            self._dirty.add((day, dimension))
+
+    def _counter(self, day: int, dimension: str) -> DistinctCounter:
         counters = self.days.get(day)
         if counters is None:
             counters = self.days[day] = {}
@@ -182,8 +177,7 @@ class PartitionActivity:
         counter = counters.get(dimension)
         if counter is None:
             counter = counters[dimension] = DistinctCounter()
-        if counter.add(item):
-            self._dirty.add((day, dimension))
+        return counter
 
     def _expire(self, newest: int) -> None:
         latest = max(self.days)

@@ -10,11 +10,9 @@ this worker, a store swapped in by a snapshot restore) is folded in full.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import orjson
 import pytest
 
 from engine import snapshots
@@ -23,6 +21,7 @@ from engine.outbox import unpack
 from engine.settings import Settings
 from events import facts as wire
 from tables.store import Store
+from tests.engine.test_runtime import suffix_of
 from tests.v2_history import V2Config, history
 
 Sent = tuple[str, bytes | None, bytes | None, Any]
@@ -40,14 +39,6 @@ class Producer:
 
 async def _no_wait(max_age: float = 0.0) -> None:
     return None
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
 
 
 def runtime(loop: asyncio.AbstractEventLoop) -> tuple[Runtime, Producer]:
@@ -75,7 +66,7 @@ def route(loop: asyncio.AbstractEventLoop, rt: Runtime, lines: list[bytes]) -> N
                 rt._on_business(
                     SimpleNamespace(topic="saas.business", partition=0, offset=offset, value=line)
                 )  # noqa: SLF001
-            suffix = _suffix(line)
+            suffix = suffix_of(line)
             if suffix is not None:
                 msg = SimpleNamespace(
                     topic=f"saas.{suffix}",
@@ -88,18 +79,6 @@ def route(loop: asyncio.AbstractEventLoop, rt: Runtime, lines: list[bytes]) -> N
         await rt.outbox.flush()
 
     loop.run_until_complete(go())
-
-
-def _suffix(line: bytes) -> str | None:
-    from events.schema import topic_of
-
-    try:
-        obj = orjson.loads(line)
-        first = obj[0] if isinstance(obj, list) and obj else obj
-        suffix = topic_of(first.get("type", "")) or "business"
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        suffix = "business"
-    return None if suffix == "usage" else suffix
 
 
 def fact_packs(producer: Producer) -> list[Sent]:

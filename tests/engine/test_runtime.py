@@ -9,11 +9,9 @@ export the same global numbers — the N-worker guarantee of docs/architecture.m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import orjson
-import pytest
 
 from engine.app import Runtime, create_app
 from engine.settings import Settings
@@ -49,25 +47,24 @@ def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0)
     )
 
 
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
+def suffix_of(line: bytes) -> str | None:
+    """The input topic suffix of a history line; None for usage, which has its own
+    snapshot path (tests/tables/test_activity)."""
+    try:
+        obj = orjson.loads(line)
+        first = obj[0] if isinstance(obj, list) and obj else obj
+        suffix = topic_of(first.get("type", "")) or "business"
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        suffix = "business"
+    return None if suffix == "usage" else suffix
 
 
 def _route(loop: asyncio.AbstractEventLoop, rt: Runtime, lines: list[bytes]) -> None:
     async def go() -> None:
         for offset, line in enumerate(lines):
-            try:
-                obj = orjson.loads(line)
-                first = obj[0] if isinstance(obj, list) and obj else obj
-                suffix = topic_of(first.get("type", "")) or "business"
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
-                suffix = "business"
-            if suffix == "usage":
-                continue  # the usage side has its own snapshot path (tests/tables/test_activity)
+            suffix = suffix_of(line)
+            if suffix is None:
+                continue
             if b'"fx.rate"' in line:
                 rt._on_business(record("saas.business", line, offset))  # noqa: SLF001
             await rt.router.handle(suffix, record(f"saas.{suffix}", line, offset))

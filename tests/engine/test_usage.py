@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from engine.app import BATCH_QUEUE, create_app
 from engine.settings import Settings
@@ -14,14 +11,6 @@ from events import schema
 from tables.activity import UsageView
 from tables.store import Store
 from tests.tables.helpers import ev
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
 
 
 def _input_queues(settings: Settings, loop: asyncio.AbstractEventLoop) -> dict[str, int]:
