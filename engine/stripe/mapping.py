@@ -23,10 +23,12 @@ from engine.stripe.snapshot import (
     SnapshotError,
     as_int,
     cancel_at_period_end,
+    currency_code,
     id_of,
     read_state,
     read_terms,
 )
+from events.validate import MAX_AMOUNT
 
 APPLIED, IGNORED, STALE, DUPLICATE, REJECTED = (
     "applied",
@@ -268,10 +270,10 @@ def _payment(spec_type: str, money: tuple[int, str], invoice: Any) -> dict[str, 
 
 def _money(obj: dict[str, Any], field_name: str) -> tuple[int, str] | None:
     """(amount, upper-case currency) of a Stripe object, or None when either is unusable."""
-    amount, currency = as_int(obj.get(field_name)), obj.get("currency")
-    if amount is None or amount < 0 or not isinstance(currency, str) or not currency:
+    amount, currency = as_int(obj.get(field_name)), currency_code(obj.get("currency"))
+    if amount is None or not 0 <= amount <= MAX_AMOUNT or currency is None:
         return None
-    return amount, currency.upper()
+    return amount, currency
 
 
 _HANDLERS: dict[str, Handler] = {

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from events.validate import MAX_AMOUNT
+
 STATES: dict[str, str] = {
     "trialing": "trial",
     "active": "active",
@@ -80,6 +82,8 @@ def read_terms(sub: dict[str, Any]) -> Terms:
     else:
         interval, divisor = base, count
     amount = int((discounted / divisor).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if amount > MAX_AMOUNT:
+        raise SnapshotError(f"subscription amount above {MAX_AMOUNT} minor units")
     return Terms(
         plan=_plan(first),
         amount=amount,
@@ -190,10 +194,19 @@ def _plan(price: dict[str, Any]) -> str:
 
 
 def _currency(sub: dict[str, Any], price: dict[str, Any]) -> str:
-    currency = sub.get("currency") or price.get("currency")
-    if not isinstance(currency, str) or not currency:
-        raise SnapshotError("subscription without currency")
-    return currency.upper()
+    currency = currency_code(sub.get("currency") or price.get("currency"))
+    if currency is None:
+        raise SnapshotError("subscription without a three-letter currency")
+    return currency
+
+
+def currency_code(value: Any) -> str | None:
+    """Stripe's lower-case ISO 4217 code in SPEC's upper case; None unless three letters
+    (anything else would make an event the engine rejects as invalid_value)."""
+    if not isinstance(value, str) or len(value) != 3 or not value.isascii():
+        return None
+    code = value.upper()
+    return code if code.isalpha() else None
 
 
 def _quantity(item: dict[str, Any]) -> int | None:

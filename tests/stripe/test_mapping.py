@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.stripe.mapping import translate
+from engine.stripe.mapping import REJECTED, translate
 from engine.stripe.memory import Memory
 from tests.stripe import objects as so
 from tests.stripe.helpers import bodies, deliver
@@ -215,6 +215,26 @@ def test_interval_times_interval_count(
 
 def test_currency_is_upper_case() -> None:
     assert last_bodies(so.subscription("active", currency="eur"))[0]["currency"] == "EUR"
+
+
+@pytest.mark.parametrize("currency", ["0", "us", "usdx", "u$d", "ü12"])
+def test_a_currency_that_is_not_three_letters_is_rejected_not_sent_on(currency: str) -> None:
+    """The engine would reject such an event as invalid_value: the connector refuses the
+    snapshot and the invoice itself, with the reason, and sends nothing (found by
+    test_properties' fuzzing: a `currency` of "0")."""
+    [sub] = deliver(sub_events(so.subscription("active", currency=currency)))
+    paid = so.event("invoice.paid", so.invoice(amount_paid=2000, currency=currency), T0)
+    [invoice] = deliver([paid])
+    for result in (sub, invoice):
+        assert (result.outcome, result.events) == (REJECTED, []), result
+        assert "currency" in result.reason
+
+
+def test_an_amount_above_the_engine_limit_is_rejected_not_sent_on() -> None:
+    huge = so.subscription("active", items=[so.item(so.price(10**16))])
+    [result] = deliver(sub_events(huge))
+    assert (result.outcome, result.events) == (REJECTED, []), result
+    assert "amount" in result.reason
 
 
 @pytest.mark.parametrize(
