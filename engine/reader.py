@@ -34,7 +34,7 @@ class GlobalReader:
         self._positions: dict[TopicPartition, int] = {}
         self._tick = asyncio.Event()
         self._started = asyncio.Event()
-        self._last_sync = 0.0
+        self._last_sync = -1.0  # when the last completed sync began (monotonic)
         self.errors = 0
         self.applied = 0
 
@@ -131,9 +131,11 @@ class GlobalReader:
                 return False
         return True
 
-    async def sync(self, max_age: float = 0.0) -> None:
-        """Wait until all records present now are applied (skip if synced < max_age s ago)."""
-        if max_age and time.monotonic() - self._last_sync < max_age:
+    async def sync(self, since: float | None = None) -> None:
+        """Wait until all records present now are applied. With `since` (a
+        `time.monotonic()` reading), return at once if a sync that began at or after
+        `since` has completed: it covered every record produced before `since`."""
+        if since is not None and self._last_sync >= since:
             return
         await self._started.wait()
         assert self._consumer is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -44,7 +45,7 @@ class UsageSink(Protocol):
 
 
 class Syncer(Protocol):
-    async def sync(self, max_age: float = 0.0) -> None: ...
+    async def sync(self, since: float | None = None) -> None: ...
 
 
 class FactSink(Protocol):
@@ -84,6 +85,7 @@ class Router:
         and the batch must not be acknowledged."""
         if not messages:
             return True
+        fetched = time.monotonic()  # every message here, and every fx.rate before it, exists
         first = messages[0]
         where = (first.topic, first.partition)
         if where not in self._synced:
@@ -98,17 +100,19 @@ class Router:
             if usage:
                 await self._usage(message)
             else:
-                await self._handle(suffix, message)
+                await self._handle(suffix, message, fetched)
         return True
 
-    async def _handle(self, suffix: str, message: Message) -> None:
+    async def _handle(self, suffix: str, message: Message, fetched: float) -> None:
         for index, item in enumerate(_items(message, suffix)):
             if isinstance(item, t.Rejection):
                 await self._reject(item, suffix, message, index)
             elif not isinstance(item, t.FxRate):
-                # fx.rate is applied by every worker's reader, not by the owner
+                # fx.rate is applied by every worker's reader, not by the owner: before
+                # converting, read every rate produced before this batch was fetched
+                # (one sync per batch; a rate produced just before the event counts)
                 if self._needs_fx(item):
-                    await self.reader.sync(max_age=0.2)
+                    await self.reader.sync(since=fetched)
                 rejection = self._apply(item, suffix, message, index)
                 if rejection is not None:
                     await self._reject(rejection, suffix, message, index)

@@ -37,7 +37,7 @@ class Producer:
         self.sent.append((topic, key, value, tuple(headers or ())))
 
 
-async def _no_wait(max_age: float = 0.0) -> None:
+async def _no_wait(since: float | None = None) -> None:
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -10,6 +11,7 @@ import orjson
 from engine.outbox import Outbox, unpack
 from engine.router import Router
 from engine.usage import UsageOwner
+from events import types as t
 from events.codec import decode
 from tables.activity import PartitionActivity, UsageView
 from tables.store import Store
@@ -46,7 +48,7 @@ class Msg:
 
 
 class NoWait:
-    async def sync(self, max_age: float = 0.0) -> None:
+    async def sync(self, since: float | None = None) -> None:
         return None
 
 
@@ -147,3 +149,64 @@ def test_a_batch_cut_by_a_revocation_stops_and_asks_not_to_be_acknowledged(monke
     assert asyncio.run(run()) is False
     state = r.router.usage.partitions[0]  # type: ignore[attr-defined]
     assert state.offset < 5  # the rest is the next owner's
+
+
+class LaggingReader:
+    """A reader that keeps `since` like engine/reader.py's GlobalReader and, when it
+    really syncs, reads the fx.rate waiting in the business topic into the store."""
+
+    def __init__(self, store: Store, waiting: list[t.FxRate]) -> None:
+        self.store = store
+        self.waiting = waiting
+        self.last_began = time.monotonic()  # it synced a moment ago
+        self.synced = 0
+
+    async def sync(self, since: float | None = None) -> None:
+        if since is not None and self.last_began >= since:
+            return
+        self.last_began = time.monotonic()
+        self.synced += 1
+        for rate in self.waiting:
+            self.store.apply(rate, "business")
+        self.waiting.clear()
+
+
+def _event(obj: dict[str, object], topic: str) -> t.Event:
+    [event] = decode(orjson.dumps(obj), topic)
+    assert isinstance(event, t.Event), event
+    return event
+
+
+def test_a_rate_produced_just_before_a_batch_converts_its_foreign_money() -> None:
+    """The rate of the 28th reached the business topic after the reader's last sync
+    but before the EUR subscriptions' batch was fetched: the owner must read it before
+    converting, once per batch (the clean-clone CI once saw the older rate pinned
+    under a 0.2 s sync cache)."""
+    store = Store()
+    rate = {"type": "fx.rate", "currency": "EUR"}
+    r26 = {**rate, "event_id": "r26", "ts": "2026-06-26T00:00:00Z", "rate": 1.0}
+    r28 = {**rate, "event_id": "r28", "ts": "2026-06-28T00:00:00Z", "rate": 1.5}
+    reader = LaggingReader(store, [_event(r26, "business")])
+    sent: list[bytes | None] = []
+
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> None:
+        sent.append(value)
+
+    outbox = Outbox("saas.facts", send)
+    owner = UsageOwner(UsageView(), store, "saas.usage-state", "saas.facts")
+    router = Router("saas.", store, reader, send, outbox, owner)
+    started = {"type": "subscription.started", "ts": "2026-06-28T13:15:51Z",
+               "customer_id": "c1", "plan": "business", "amount": 10000,
+               "currency": "EUR", "interval": "month"}  # fmt: skip
+
+    def message(offset: int) -> Msg:
+        body = {**started, "event_id": f"e{offset}", "subscription_id": f"s{offset}"}
+        return Msg("saas.subscriptions", 0, offset, b"c1", orjson.dumps(body))
+
+    asyncio.run(router.handle_batch("subscriptions", [message(0)]))  # assigned: full sync
+    assert store.mrr.total == 10000 * 12  # at 1.0
+    reader.waiting.append(_event(r28, "business"))  # produced after that sync
+    reader.synced = 0
+    asyncio.run(router.handle_batch("subscriptions", [message(i) for i in range(1, 4)]))
+    assert reader.synced == 1  # once for the batch, not per event
+    assert store.mrr.total == 10000 * 12 + 3 * 15000 * 12  # the batch at 1.5

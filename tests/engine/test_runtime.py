@@ -27,7 +27,7 @@ class Captured:
         self.sent.append((topic, key, value))
 
 
-async def _no_wait(max_age: float = 0.0) -> None:
+async def _no_wait(since: float | None = None) -> None:
     return None
 
 
