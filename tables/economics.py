@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from events import types as t
 from tables.ledger import Ledger
-from tables.money import Money
+from tables.money import MRR_SCALE, Money
 from tables.samples import W30, Sample, major, optional, ratio
 
 SUCCEEDED, REFUNDED, FAILED = "payment.succeeded", "payment.refunded", "payment.failed"
@@ -27,7 +27,7 @@ KEYS = (SUCCEEDED, REFUNDED, FAILED, *CATEGORIES)
 @dataclass(frozen=True, slots=True)
 class Inputs:
     """What the other families contribute: ARPA (major units), the 30-day customer
-    churn rate, #new movements and net new MRR (twelfths) in the window."""
+    churn rate, #new movements and net new MRR (MRR units) in the window."""
 
     arpa: float | None
     churn_rate: float | None
@@ -94,7 +94,7 @@ class Economics:
         return float(Fraction(self.cash[1]) / burn)
 
     def _burn_multiple(self, burn: Money, given: Inputs) -> float | None:
-        """burn / (12 × net new MRR); net new MRR is in twelfths of a minor unit."""
+        """burn / (12 × net new MRR); net new MRR is in MRR units (`tables.money`)."""
         if burn <= 0 or given.net_new_mrr <= 0:
             return None
-        return float(Fraction(burn) / Fraction(given.net_new_mrr))
+        return float(Fraction(burn * MRR_SCALE) / Fraction(given.net_new_mrr))

@@ -2,8 +2,13 @@
 
 Amounts stay integers (or, after an FX conversion, fractions) of minor units of
 the reporting currency until a gauge turns them into floats of major units.
-MRR is kept in *twelfths* of a minor unit so that every interval normalises to
-an integer: day ×365/12, week ×52/12, month ×1, quarter ÷3, year ÷12.
+MRR is kept in *MRR units*: twelfths of a minor unit (every interval then
+normalises to an integer: day ×365/12, week ×52/12, month ×1, quarter ÷3,
+year ÷12) times `MRR_SCALE`. FX rates arrive as JSON decimals, so an amount
+converted at a rate of up to 12 decimals is still an integer number of MRR
+units, and the sums of every MRR family stay integer arithmetic; a longer
+rate falls back to an exact `Fraction` (Fraction sums cost 3× the whole
+`Store.apply`, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -33,9 +38,18 @@ def exponent(currency: str) -> int:
     return 3 if currency in _THREE_DECIMALS else 2
 
 
-def mrr_twelfths(amount: Money, interval: str) -> Money:
-    """Monthly recurring revenue of `amount` per `interval`, in twelfths of a minor unit."""
-    return amount * TWELFTHS_PER_INTERVAL[interval]
+MRR_SCALE = 10**12
+MRR_UNITS_PER_MINOR = 12 * MRR_SCALE  # MRR units in one minor unit per month
+
+
+def mrr_units(amount: int, currency: str, rate: Fraction, reporting: str, interval: str) -> Money:
+    """Monthly recurring revenue of `amount` minor units of `currency` per `interval`,
+    in MRR units of `reporting` (rate per major unit, as `convert`)."""
+    factor = TWELFTHS_PER_INTERVAL[interval] * MRR_SCALE
+    if currency == reporting:
+        return amount * factor
+    value = Fraction(amount * factor * 10 ** exponent(reporting), 10 ** exponent(currency)) * rate
+    return value.numerator if value.denominator == 1 else value
 
 
 def convert(amount: int, currency: str, rate: Fraction, reporting: str) -> Money:

@@ -22,7 +22,7 @@ SIGN = {NEW: 1, EXPANSION: 1, REACTIVATION: 1, CONTRACTION: -1, CHURN: -1, INVOL
 @dataclass(frozen=True, slots=True)
 class Movement:
     kind: str
-    amount: Money  # twelfths of a minor unit, > 0
+    amount: Money  # MRR units (tables.money), > 0
 
 
 def kind_of(old: Money, new: Money, had_mrr: bool) -> str | None:
@@ -49,7 +49,7 @@ def classify(old: Money, new: Money, had_mrr: bool, involuntary: bool) -> tuple[
 
 @dataclass(frozen=True, slots=True)
 class Movements:
-    """Sums over one window: amount (twelfths) and number of movements per kind."""
+    """Sums over one window: amount (MRR units) and number of movements per kind."""
 
     amount: Mapping[str, Money]
     count: Mapping[str, int]

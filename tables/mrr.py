@@ -3,7 +3,7 @@ and the movements since start and per window.
 
 `on_change` books one customer's MRR change (a `subscriptions.Change`) and
 returns the movements it made, so that the other families (segments, cohorts)
-see exactly the same kinds and amounts. MRR is in twelfths of a minor unit.
+see exactly the same kinds and amounts. MRR is in MRR units (`tables.money`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tables.ledger import Ledger
-from tables.money import Money
+from tables.money import MRR_UNITS_PER_MINOR, Money
 from tables.movements import KINDS, Movement, Movements, classify
 from tables.samples import Sample, capped, major_mrr, ratio
 from tables.subscriptions import Change
@@ -60,7 +60,7 @@ class Mrr:
 
     def arpa(self) -> float | None:
         """ARPA in major units: MRR / paying customers."""
-        return ratio(self.total, self.paying * 12 * self.minor)
+        return ratio(self.total, self.paying * MRR_UNITS_PER_MINOR * self.minor)
 
     def samples(self, windows: dict[str, Movements]) -> Iterator[Sample]:
         yield "saas_mrr", (), major_mrr(self.total, self.minor)

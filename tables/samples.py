@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 
-from tables.money import Money
+from tables.money import MRR_UNITS_PER_MINOR, Money
 
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[str, Labels, float]
@@ -35,9 +35,9 @@ def major(minor_units: Money, minor: int) -> float:
     return float(Fraction(minor_units) / minor)
 
 
-def major_mrr(twelfths: Money, minor: int) -> float:
-    """MRR in twelfths of a minor unit -> float major units."""
-    return float(twelfths) / 12.0 / float(minor)
+def major_mrr(units: Money, minor: int) -> float:
+    """MRR in MRR units (`tables.money`) -> float major units, rounded once."""
+    return float(units / (MRR_UNITS_PER_MINOR * minor))
 
 
 OTHER = "other"

@@ -4,7 +4,7 @@
 describing what moved: customer MRR before and after, the per-plan MRR before
 and after, the MRR whose cancellation is scheduled before and after, and the
 trial counters. It knows nothing of windows or totals; the KPI families turn a
-`Change` into movements and sums. MRR is in twelfths of a minor unit of the
+`Change` into movements and sums. MRR is in MRR units (`tables.money`) of the
 reporting currency (see `tables.money`).
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from events import types as t
-from tables.money import Money, convert, mrr_twelfths
+from tables.money import Money, mrr_units
 
 SubscriptionEvent = (
     t.TrialStarted
@@ -105,9 +105,7 @@ def _pin(sub: Subscription, rate: Fraction, reporting: str, change: Change) -> N
 
 
 def _reprice(sub: Subscription, reporting: str) -> None:
-    sub.active_mrr = mrr_twelfths(
-        convert(sub.amount, sub.currency, sub.rate, reporting), sub.interval
-    )
+    sub.active_mrr = mrr_units(sub.amount, sub.currency, sub.rate, reporting, sub.interval)
 
 
 def _known(customer: Customer, event: t.Event) -> Subscription:

@@ -14,6 +14,7 @@ from engine.usage import UsageOwner
 from events import types as t
 from events.codec import decode
 from tables.activity import PartitionActivity, UsageView
+from tables.money import MRR_UNITS_PER_MINOR
 from tables.store import Store
 
 PAYMENT = orjson.dumps(
@@ -204,9 +205,9 @@ def test_a_rate_produced_just_before_a_batch_converts_its_foreign_money() -> Non
         return Msg("saas.subscriptions", 0, offset, b"c1", orjson.dumps(body))
 
     asyncio.run(router.handle_batch("subscriptions", [message(0)]))  # assigned: full sync
-    assert store.mrr.total == 10000 * 12  # at 1.0
+    assert store.mrr.total == 10000 * MRR_UNITS_PER_MINOR  # at 1.0
     reader.waiting.append(_event(r28, "business"))  # produced after that sync
     reader.synced = 0
     asyncio.run(router.handle_batch("subscriptions", [message(i) for i in range(1, 4)]))
     assert reader.synced == 1  # once for the batch, not per event
-    assert store.mrr.total == 10000 * 12 + 3 * 15000 * 12  # the batch at 1.5
+    assert store.mrr.total == (10000 + 3 * 15000) * MRR_UNITS_PER_MINOR  # the batch at 1.5

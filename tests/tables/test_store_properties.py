@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events import types as t
-from tables.money import TWELFTHS_PER_INTERVAL
+from tables.money import MRR_SCALE, TWELFTHS_PER_INTERVAL
 from tables.report import report
 from tables.store import Store
 from tests.tables.helpers import ev
@@ -88,7 +88,9 @@ def expected_mrr(events: list[t.Event]) -> int:
             subs[sid][0] = "active"
         elif isinstance(e, t.SubscriptionCanceled):
             subs[sid][0] = "canceled"
-    return sum(a * TWELFTHS_PER_INTERVAL[i] for s, a, i in subs.values() if s == "active")
+    return MRR_SCALE * sum(
+        a * TWELFTHS_PER_INTERVAL[i] for s, a, i in subs.values() if s == "active"
+    )
 
 
 @given(histories())
