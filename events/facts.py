@@ -145,8 +145,9 @@ def _make_builder(cls: type[Event]) -> Build:
 
     Facts are written by the engine from constructed events, so setting the
     slots directly (`events.types.slot_setters`) builds the same event in a
-    third of the time of the frozen `__init__`. A body without one of the fields (written before the
-    field was added) goes through `__init__`, which supplies the default."""
+    third of the time of the frozen `__init__`. A body without one of the
+    fields (written before the field was added) goes through `__init__`, which
+    supplies the default."""
     names = _names(cls)
     parsed = {"rate"} if cls is FxRate else set()
     every = slot_setters(cls)

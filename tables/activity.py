@@ -49,9 +49,13 @@ class NotedDays:
         self.last: dict[str, int] = {}
         self._days: dict[int, int] = {}
 
-    def day(self, day: int) -> int:
-        """The shared int object for `day`."""
-        return self._days.setdefault(day, day)
+    def note(self, customer_id: str, day: int) -> int | None:
+        """`customer_id` was active on `day`: the day (its shared int object) if that is
+        later than the last day reported for it, else None (already reported)."""
+        if day <= self.last.get(customer_id, NEVER):
+            return None
+        shared = self.last[customer_id] = self._days.setdefault(day, day)
+        return shared
 
     def clear(self) -> None:
         self.last.clear()
@@ -95,10 +99,9 @@ class PartitionActivity:
         if isinstance(event, t.Usage):
             self._count(event.day, USERS, event.user_id)
             self._count(event.day, FEATURE + event.feature, event.user_id)
-            last = self._noted.last
-            if event.day > last.get(event.customer_id, NEVER):
-                day = last[event.customer_id] = self._noted.day(event.day)
-                self._new_activity.append((event.customer_id, day))
+            noted = self._noted.note(event.customer_id, event.day)
+            if noted is not None:
+                self._new_activity.append((event.customer_id, noted))
         elif isinstance(event, t.Visit):
             self._count(event.day, VISITORS, event.visitor_id)
 
@@ -115,7 +118,7 @@ class PartitionActivity:
         if not events:
             return
         self._meta_dirty = True
-        recent, new_ids, last = self._recent, self._new_ids, self._noted.last
+        recent, new_ids, note = self._recent, self._new_ids, self._noted.note
         max_ts, processed, day = self.max_ts, 0, None
         users: list[str] = []
         visitors: list[str] = []
@@ -143,9 +146,9 @@ class PartitionActivity:
                     features[event.feature] = [user]
                 else:
                     same.append(user)
-                if day > last.get(event.customer_id, NEVER):
-                    noted_day = last[event.customer_id] = self._noted.day(day)
-                    self._new_activity.append((event.customer_id, noted_day))
+                noted = note(event.customer_id, day)
+                if noted is not None:
+                    self._new_activity.append((event.customer_id, noted))
             elif isinstance(event, t.Visit):
                 visitors.append(event.visitor_id)
         if day is not None:

@@ -45,11 +45,7 @@ MRR_UNITS_PER_MINOR = 12 * MRR_SCALE  # MRR units in one minor unit per month
 def mrr_units(amount: int, currency: str, rate: Fraction, reporting: str, interval: str) -> Money:
     """Monthly recurring revenue of `amount` minor units of `currency` per `interval`,
     in MRR units of `reporting` (rate per major unit, as `convert`)."""
-    factor = TWELFTHS_PER_INTERVAL[interval] * MRR_SCALE
-    if currency == reporting:
-        return amount * factor
-    value = Fraction(amount * factor * 10 ** exponent(reporting), 10 ** exponent(currency)) * rate
-    return value.numerator if value.denominator == 1 else value
+    return convert(amount * TWELFTHS_PER_INTERVAL[interval] * MRR_SCALE, currency, rate, reporting)
 
 
 def convert(amount: int, currency: str, rate: Fraction, reporting: str) -> Money:

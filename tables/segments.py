@@ -96,7 +96,7 @@ class Segments:
             return
         joined = (new > 0) - (old > 0)
         for dimension in DIMENSIONS:
-            name = self.attrs[dimension].get(customer_id, UNKNOWN)
+            name = self.segment(dimension, customer_id)
             totals, paying = self.seg_mrr[dimension], self.seg_paying[dimension]
             totals[name] = totals.get(name, 0) + new - old
             count = paying[name] = paying.get(name, 0) + joined
@@ -106,7 +106,7 @@ class Segments:
     def _add(self, customer_id: str, day: int, move: Movement, sign: int) -> None:
         """Add (+1) or remove (−1) one movement in the day sums of the customer's segments."""
         for dimension in DIMENSIONS:
-            name = self.attrs[dimension].get(customer_id, UNKNOWN)
+            name = self.segment(dimension, customer_id)
             segments = self.sums[dimension]
             days = segments.get(name)
             if days is None:

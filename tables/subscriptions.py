@@ -1,11 +1,11 @@
 """Customers and their subscriptions: the state machine behind MRR (SPEC §2.1, §3).
 
 `apply(customer, event, rate_for)` changes one customer and returns a `Change`
-describing what moved: customer MRR before and after, the per-plan MRR before
-and after, the MRR whose cancellation is scheduled before and after, and the
-trial counters. It knows nothing of windows or totals; the KPI families turn a
-`Change` into movements and sums. MRR is in MRR units (`tables.money`) of the
-reporting currency (see `tables.money`).
+describing what moved: customer MRR before and after, its MRR before and after
+on each plan the event touched, the change of MRR whose cancellation is
+scheduled, and the trial counters. It knows nothing of windows or totals; the KPI families turn a
+`Change` into movements and sums. MRR is in MRR units of the reporting
+currency (see `tables.money`).
 """
 
 from __future__ import annotations
